@@ -9,6 +9,7 @@ void bind_kernels(py::module_& m);
 void bind_gguf(py::module_& m);
 void bind_tokenizer(py::module_& m);
 void bind_model(py::module_& m);
+void bind_qx(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "QuantX native runtime (GGUF loader, kernels, tokenizer, model)";
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_native, m) {
     bind_gguf(m);
     bind_tokenizer(m);
     bind_model(m);
+    bind_qx(m);
 }
