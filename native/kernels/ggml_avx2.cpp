@@ -322,5 +322,7 @@ void quantize_q8(const float* x, BlockQ8* y, int64_t n) {
     }
 }
 
+#include "ggml_x86_gemm.inc"
+
 }  // namespace avx2
 }  // namespace qx

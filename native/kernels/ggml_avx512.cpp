@@ -311,6 +311,11 @@ float dot_a8_q4_1(int64_t n, const void* w, const BlockQ8* x) {
 }
 float dot_a8_q4_k(int64_t n, const void* w, const BlockQ8* x) { return a8_q4_k<true>(n, w, x); }
 float dot_a8_q6_k(int64_t n, const void* w, const BlockQ8* x) { return a8_q6_k<true>(n, w, x); }
+
+namespace {
+inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+}  // namespace
+#include "ggml_x86_gemm.inc"
 }  // namespace avx512vnni
 
 }  // namespace qx

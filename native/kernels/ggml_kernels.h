@@ -16,6 +16,14 @@
 
 namespace qx {
 
+// Several-token kernels (x86): one weight row against kGemmTokens activation
+// rows x[0..kGemmTokens); xsum[t][k] = x[t][k].d * (x[t][k].sum[0] + sum[1]).
+// out[t] = dot_a8(n, w, x[t]). matmul_rows uses them for prompt batches.
+constexpr int kGemmTokens = 4;
+using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+#define QX_DECLARE_GEMM(T) \
+    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+
 namespace scalar {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
 QX_DECLARE_ALL(QX_DECLARE_DOT_A8)
@@ -34,6 +42,7 @@ namespace avx2 {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
 void quantize_q8(const float* x, BlockQ8* y, int64_t n);
+QX_DECLARE_GEMM(q8_0) QX_DECLARE_GEMM(q4_0) QX_DECLARE_GEMM(q4_1)
 }  // namespace avx2
 namespace avx512 {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
@@ -42,8 +51,13 @@ void quantize_q8(const float* x, BlockQ8* y, int64_t n);
 }  // namespace avx512
 namespace avx512vnni {
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
+QX_DECLARE_GEMM(q8_0) QX_DECLARE_GEMM(q4_0) QX_DECLARE_GEMM(q4_1)
 }  // namespace avx512vnni
 #endif
+
+// The several-token kernel for a type and ISA, or nullptr (then matmul_rows
+// calls the dot kernel per token).
+GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa);
 
 #if defined(__aarch64__)
 namespace neon {

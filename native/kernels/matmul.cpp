@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ggml_kernels.h"
 #include "gguf.h"
 
 namespace qx {
@@ -44,6 +45,38 @@ void tiled(int64_t r0, int64_t r1, int64_t nt, Dot dot, float* y, int64_t ldy) {
     }
 }
 
+// Prompt batches: each weight block decoded once for kGemmTokens tokens.
+void gemm_a8(const WeightView& w, const ActView& x, GemmA8Fn gemm, DotA8Fn dot, int64_t r0, int64_t r1, float* y,
+             int64_t ldy) {
+    const int64_t n = w.n, nt = x.nt, nb = n / kQ8Block;
+    thread_local std::vector<float> xsum;
+    if ((int64_t)xsum.size() < nt * nb) xsum.resize((size_t)(nt * nb));
+    for (int64_t t = 0; t < nt; ++t)
+        for (int64_t k = 0; k < nb; ++k) {
+            const BlockQ8& b = x.q8[t * x.ld_q8 + k];
+            xsum[t * nb + k] = b.d * (float)(b.sum[0] + b.sum[1]);
+        }
+    const int64_t nt_full = nt - nt % kGemmTokens;
+    for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+        const int64_t re = std::min(r1, rt + kRowTile);
+        for (int64_t t0 = 0; t0 < nt_full; t0 += kGemmTokens) {
+            const BlockQ8* xp[kGemmTokens];
+            const float* sp[kGemmTokens];
+            for (int i = 0; i < kGemmTokens; ++i) {
+                xp[i] = x.q8 + (t0 + i) * x.ld_q8;
+                sp[i] = xsum.data() + (t0 + i) * nb;
+            }
+            for (int64_t r = rt; r < re; ++r) {
+                float out[kGemmTokens];
+                gemm(n, w.data + r * w.row_bytes, xp, sp, out);
+                for (int i = 0; i < kGemmTokens; ++i) y[(t0 + i) * ldy + r] = out[i];
+            }
+        }
+        for (int64_t t = nt_full; t < nt; ++t)
+            for (int64_t r = rt; r < re; ++r) y[t * ldy + r] = dot(n, w.data + r * w.row_bytes, x.q8 + t * x.ld_q8);
+    }
+}
+
 }  // namespace
 
 void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int64_t r1, float* y,
@@ -58,6 +91,11 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
         const DotA8Fn fn = select_dot_a8(*w.type, isa);
         const BlockQ8* q8 = x.q8;
         const int64_t ld = x.ld_q8;
+        const GemmA8Fn gemm = nt >= kGemmTokens ? select_gemm_a8(w.type->id, isa) : nullptr;
+        if (gemm) {
+            gemm_a8(w, x, gemm, fn, r0, r1, y, ldy);
+            return;
+        }
         tiled(r0, r1, nt, [&](int64_t r, int64_t t) { return fn(n, base + r * rb, q8 + t * ld); }, y, ldy);
         return;
     }

@@ -286,9 +286,11 @@ void test_matmul() {
         const TypeTraits& t = *type_traits(id);
         const int64_t n = t.block_size == 256 ? 1536 : 576;
         const int64_t rows = 37;  // not a multiple of any tile
-        auto wbuf = make_weights(t, n, rows, WMode::Random, rng);
-        WeightView w{&t, wbuf.data(), t.row_size(n), n, rows};
+        for (WMode wm : {WMode::Random, WMode::MinCodes, WMode::MaxCodes, WMode::Outlier})
         for (int64_t nt : {1, 2, 5, 20}) {
+            if (wm != WMode::Random && nt != 5) continue;
+            auto wbuf = make_weights(t, n, rows, wm, rng);
+            WeightView w{&t, wbuf.data(), t.row_size(n), n, rows};
             const int64_t ldx = n + 32;  // strided activations
             auto x = make_acts(ldx, nt, XMode::Random, rng);
             std::vector<BlockQ8> q((size_t)(nt * (ldx / 32)));
@@ -323,7 +325,7 @@ void test_matmul() {
                             if (!close(got, want, m, tol)) ok = false;
                         }
                     }
-                    const std::string tag = std::string(t.name) + " nt=" + std::to_string(nt) + " " +
+                    const std::string tag = std::string(t.name) + " w=" + wmode_name(wm) + " nt=" + std::to_string(nt) + " " +
                                             (mode == ActMode::A8 ? "A8 " : "A16 ") + isa_name(isa);
                     check(ok, "matmul_rows vs scalar dots " + tag);
                     check(untouched, "matmul_rows writes only rows [r0, r1) " + tag);
