@@ -26,6 +26,9 @@ enum class GgufType : uint32_t {
     BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
+// "uint32", "string", "array", ...; "type N" for ids outside the spec.
+std::string gguf_type_name(uint32_t type);
+
 // One metadata value. Scalars are widened (integers to int64/uint64, floats
 // to double); arrays keep their element type and hold values in `arr`.
 struct GgufValue {

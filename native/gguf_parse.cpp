@@ -160,16 +160,16 @@ private:
         const uint64_t left = r_.remaining();
         if (n_kv_ > left / kMinKvBytes) {
             throw Error(strf("metadata key/value count %" PRIu64 " cannot fit in the %" PRIu64
-                             " bytes after the header",
+                             " bytes after the header (truncated or corrupt file)",
                              n_kv_, left));
         }
         if (n_tensors_ > left / kMinTensorInfoBytes) {
-            throw Error(strf("tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes after the header",
+            throw Error(strf("tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes after the header (truncated or corrupt file)",
                              n_tensors_, left));
         }
         if (n_kv_ * kMinKvBytes + n_tensors_ * kMinTensorInfoBytes > left) {
             throw Error(strf("metadata key/value count %" PRIu64 " and tensor count %" PRIu64
-                             " cannot both fit in the %" PRIu64 " bytes after the header",
+                             " cannot both fit in the %" PRIu64 " bytes after the header (truncated or corrupt file)",
                              n_kv_, n_tensors_, left));
         }
     }
@@ -222,7 +222,7 @@ private:
         }
         const uint64_t count = r_.get<uint64_t>(ctx + " (array count)");
         if (count > r_.remaining() / min_encoded_size(elem)) {
-            throw Error(strf("%s: array count %" PRIu64 " at offset %zu cannot fit in the %zu bytes remaining",
+            throw Error(strf("%s: array count %" PRIu64 " at offset %zu cannot fit in the %zu bytes remaining (truncated or corrupt file)",
                              ctx.c_str(), count, r_.pos() - 8, r_.remaining()));
         }
         if (count > array_budget_) {

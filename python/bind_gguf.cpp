@@ -42,6 +42,14 @@ py::object to_python(const qx::GgufValue& v) {
     }
 }
 
+// "uint32", "array[string]", "array[array[int32]]" (nested element types
+// as declared by the first element; "array[array]" when it has none).
+std::string type_spelling(const qx::GgufValue& v) {
+    if (v.type != qx::GgufType::ARRAY) return qx::gguf_type_name((uint32_t)v.type);
+    if (v.elem_type == qx::GgufType::ARRAY && !v.arr.empty()) return "array[" + type_spelling(v.arr[0]) + "]";
+    return "array[" + qx::gguf_type_name((uint32_t)v.elem_type) + "]";
+}
+
 // What a memoryview of one tensor's bytes points into; holding the file
 // keeps the mapping alive for as long as the view exists.
 struct TensorBuffer {
@@ -106,6 +114,32 @@ void bind_gguf(py::module_& m) {
                                "File offset of the tensor data section.")
         .def_property_readonly("metadata", [](const PyGgufFile& g) { return g.metadata; },
                                "Key/value metadata in file order (the same dict on every access).")
+        .def_property_readonly(
+            "metadata_types",
+            [](const PyGgufFile& g) {
+                py::dict d;
+                for (const std::string& key : g.file->key_order()) d[text_or_bytes(key)] = type_spelling(*g.file->find(key));
+                return d;
+            },
+            "Each key's GGUF value type: 'uint32', 'string', 'array[string]', 'array[array[int32]]', ...")
+        // The typed getters the model loader uses, with the same errors.
+        .def("get_string", [](const PyGgufFile& g, const std::string& k) { return text_or_bytes(g.file->get_string(k)); })
+        .def("get_int", [](const PyGgufFile& g, const std::string& k) { return g.file->get_int(k); })
+        .def("get_float", [](const PyGgufFile& g, const std::string& k) { return g.file->get_float(k); })
+        .def("get_int_or", [](const PyGgufFile& g, const std::string& k, int64_t d) { return g.file->get_int_or(k, d); })
+        .def("get_float_or",
+             [](const PyGgufFile& g, const std::string& k, double d) { return g.file->get_float_or(k, d); })
+        .def("get_bool_or", [](const PyGgufFile& g, const std::string& k, bool d) { return g.file->get_bool_or(k, d); })
+        .def("get_string_or",
+             [](const PyGgufFile& g, const std::string& k, const std::string& d) {
+                 return text_or_bytes(g.file->get_string_or(k, d));
+             })
+        .def("get_array",
+             [](const PyGgufFile& g, const std::string& k) {
+                 py::list out;
+                 for (const qx::GgufValue& v : g.file->get_array(k)) out.append(to_python(v));
+                 return out;
+             })
         .def_property_readonly("tensors", [](const PyGgufFile& g) { return tensor_list(*g.file); },
                                "Tensor infos in file order: name, type_id, type_name (None if the runtime "
                                "does not know the type), shape (ggml order, ne[0] first), offset, nbytes.")
