@@ -12,12 +12,14 @@ alignment after the tensor infos).
 """
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter
+from gguf import GGMLQuantizationType, GGUFEndian, GGUFValueType, GGUFWriter
+from gguf.quants import quantize
 
 
 def enc_str(s: str | bytes) -> bytes:
@@ -95,11 +97,11 @@ def write_small_valid(path: Path) -> Path:
     w.add_array("nested", [[1, 2], [3]])
     w.add_tensor("a", np.arange(8, dtype=np.float32))
     w.add_tensor("b", np.arange(6, dtype=np.float16).reshape(2, 3))
-    _finish(w)
+    finish(w)
     return path
 
 
-def _finish(w: GGUFWriter) -> None:
+def finish(w: GGUFWriter) -> None:
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -111,3 +113,73 @@ def patch(path: Path, offset: int, fmt: str, value: int) -> None:
     raw = bytearray(path.read_bytes())
     struct.pack_into("<" + fmt, raw, offset, value)
     path.write_bytes(bytes(raw))
+
+
+def write_all_kinds(path: Path, endianess: GGUFEndian = GGUFEndian.LITTLE) -> Path:
+    """Every value type as scalar and array, strings, nested arrays, and tensors of several types."""
+    V = GGUFValueType
+    w = GGUFWriter(str(path), "llama", endianess=endianess)
+    w.add_uint8("s.u8", 255)
+    w.add_int8("s.i8", -128)
+    w.add_uint16("s.u16", 65535)
+    w.add_int16("s.i16", -32768)
+    w.add_uint32("s.u32", 2**32 - 1)
+    w.add_int32("s.i32", -(2**31))
+    w.add_uint64("s.u64", 2**64 - 1)
+    w.add_int64("s.i64", -(2**63))
+    w.add_float32("s.f32", 0.1)
+    w.add_float32("s.f32_inf", -math.inf)
+    w.add_float32("s.f32_denormal", 1e-45)
+    w.add_float64("s.f64", math.pi)
+    w.add_bool("s.true", True)
+    w.add_bool("s.false", False)
+    w.add_string("s.str", "héllo ✓ 🚀 \n\t\"quoted\"")
+    w.add_key_value("a.u8", [0, 1, 255], V.ARRAY, sub_type=V.UINT8)
+    w.add_key_value("a.i8", [-128, 0, 127], V.ARRAY, sub_type=V.INT8)
+    w.add_key_value("a.u16", [0, 65535], V.ARRAY, sub_type=V.UINT16)
+    w.add_key_value("a.i16", [-32768, 32767], V.ARRAY, sub_type=V.INT16)
+    w.add_key_value("a.u32", [0, 2**32 - 1], V.ARRAY, sub_type=V.UINT32)
+    w.add_key_value("a.i32", [-(2**31), 2**31 - 1], V.ARRAY, sub_type=V.INT32)
+    w.add_key_value("a.u64", [0, 2**64 - 1], V.ARRAY, sub_type=V.UINT64)
+    w.add_key_value("a.i64", [-(2**63), 2**63 - 1], V.ARRAY, sub_type=V.INT64)
+    w.add_key_value("a.f32", [0.5, -1.25, 3.0e38], V.ARRAY, sub_type=V.FLOAT32)
+    w.add_key_value("a.f64", [1e-300, -2.5], V.ARRAY, sub_type=V.FLOAT64)
+    w.add_key_value("a.bool", [True, False, True], V.ARRAY, sub_type=V.BOOL)
+    w.add_array("a.str", ["", "a", "ünïcode", "x" * 1000])
+    w.add_array("a.nested", [[1, 2, 3], [4], [5, 6]])
+    w.add_array("a.nested3", [[["a", "b"], ["c"]], [["d"]]])
+    rng = np.random.default_rng(0)
+    w.add_tensor("t.f32", rng.standard_normal((3, 5)).astype(np.float32))
+    w.add_tensor("t.f16", rng.standard_normal((2, 3, 4)).astype(np.float16))
+    w.add_tensor("t.f32_4d", rng.standard_normal((2, 1, 3, 2)).astype(np.float32))
+    x = rng.standard_normal((4, 64)).astype(np.float32)
+    w.add_tensor("t.q8_0", quantize(x, GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
+    w.add_tensor("t.q4_1", quantize(x, GGMLQuantizationType.Q4_1), raw_dtype=GGMLQuantizationType.Q4_1)
+    # K-quant bytes need not be meaningful for the reader: random blocks.
+    w.add_tensor("t.q4_k", rng.integers(0, 256, (2, 144), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q4_K)
+    w.add_tensor("t.q6_k", rng.integers(0, 256, (2, 210), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q6_K)
+    w.add_tensor("t.i32", np.arange(7, dtype=np.int32))  # a ggml type the runtime does not compute with
+    finish(w)
+    return path
+
+
+def write_seed_corpus(directory: Path) -> list[Path]:
+    """Small valid files for the fuzzer to mutate (tests/fuzz_corpus/gguf)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = [write_small_valid(directory / "small.bin"), write_all_kinds(directory / "all_kinds.bin")]
+    v2 = directory / "small_v2.bin"
+    v2.write_bytes((directory / "small.bin").read_bytes())
+    patch(v2, 4, "I", 2)
+    out.append(v2)
+    raw = minimal_tensor_file([32, 2], type_id=GGMLQuantizationType.Q8_0, data=bytes(range(68)),
+                              extra_kvs=[enc_u32_kv("general.alignment", 16)])
+    raw.alignment = 16
+    out.append(raw.write(directory / "q8_align16.bin"))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    for p in write_seed_corpus(Path(sys.argv[1])):
+        print(p, p.stat().st_size)

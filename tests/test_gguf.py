@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType, GGUFEndian, GGUFReader, GGUFValueType, GGUFWriter
-from gguf.quants import quantize
 
 from quantx import QuantxError, _native
 
@@ -72,64 +71,9 @@ def assert_same_as_reader(g: Any, path: Path) -> GGUFReader:
     return r
 
 
-def _finish(w: GGUFWriter) -> None:
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
-def write_all_kinds(path: Path, endianess: GGUFEndian = GGUFEndian.LITTLE) -> Path:
-    """Every value type as scalar and array, strings, nested arrays, and tensors of several types."""
-    V = GGUFValueType
-    w = GGUFWriter(str(path), "llama", endianess=endianess)
-    w.add_uint8("s.u8", 255)
-    w.add_int8("s.i8", -128)
-    w.add_uint16("s.u16", 65535)
-    w.add_int16("s.i16", -32768)
-    w.add_uint32("s.u32", 2**32 - 1)
-    w.add_int32("s.i32", -(2**31))
-    w.add_uint64("s.u64", 2**64 - 1)
-    w.add_int64("s.i64", -(2**63))
-    w.add_float32("s.f32", 0.1)
-    w.add_float32("s.f32_inf", -math.inf)
-    w.add_float32("s.f32_denormal", 1e-45)
-    w.add_float64("s.f64", math.pi)
-    w.add_bool("s.true", True)
-    w.add_bool("s.false", False)
-    w.add_string("s.str", "héllo ✓ 🚀 \n\t\"quoted\"")
-    w.add_key_value("a.u8", [0, 1, 255], V.ARRAY, sub_type=V.UINT8)
-    w.add_key_value("a.i8", [-128, 0, 127], V.ARRAY, sub_type=V.INT8)
-    w.add_key_value("a.u16", [0, 65535], V.ARRAY, sub_type=V.UINT16)
-    w.add_key_value("a.i16", [-32768, 32767], V.ARRAY, sub_type=V.INT16)
-    w.add_key_value("a.u32", [0, 2**32 - 1], V.ARRAY, sub_type=V.UINT32)
-    w.add_key_value("a.i32", [-(2**31), 2**31 - 1], V.ARRAY, sub_type=V.INT32)
-    w.add_key_value("a.u64", [0, 2**64 - 1], V.ARRAY, sub_type=V.UINT64)
-    w.add_key_value("a.i64", [-(2**63), 2**63 - 1], V.ARRAY, sub_type=V.INT64)
-    w.add_key_value("a.f32", [0.5, -1.25, 3.0e38], V.ARRAY, sub_type=V.FLOAT32)
-    w.add_key_value("a.f64", [1e-300, -2.5], V.ARRAY, sub_type=V.FLOAT64)
-    w.add_key_value("a.bool", [True, False, True], V.ARRAY, sub_type=V.BOOL)
-    w.add_array("a.str", ["", "a", "ünïcode", "x" * 1000])
-    w.add_array("a.nested", [[1, 2, 3], [4], [5, 6]])
-    w.add_array("a.nested3", [[["a", "b"], ["c"]], [["d"]]])
-    rng = np.random.default_rng(0)
-    w.add_tensor("t.f32", rng.standard_normal((3, 5)).astype(np.float32))
-    w.add_tensor("t.f16", rng.standard_normal((2, 3, 4)).astype(np.float16))
-    w.add_tensor("t.f32_4d", rng.standard_normal((2, 1, 3, 2)).astype(np.float32))
-    x = rng.standard_normal((4, 64)).astype(np.float32)
-    w.add_tensor("t.q8_0", quantize(x, GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
-    w.add_tensor("t.q4_1", quantize(x, GGMLQuantizationType.Q4_1), raw_dtype=GGMLQuantizationType.Q4_1)
-    # K-quant bytes need not be meaningful for the reader: random blocks.
-    w.add_tensor("t.q4_k", rng.integers(0, 256, (2, 144), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q4_K)
-    w.add_tensor("t.q6_k", rng.integers(0, 256, (2, 210), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q6_K)
-    w.add_tensor("t.i32", np.arange(7, dtype=np.int32))  # a ggml type the runtime does not compute with
-    _finish(w)
-    return path
-
-
 @pytest.fixture
 def all_kinds(tmp_path: Path) -> Path:
-    return write_all_kinds(tmp_path / "all.gguf")
+    return gc.write_all_kinds(tmp_path / "all.gguf")
 
 
 def test_all_value_types_and_tensors_match_gguf_reader(all_kinds: Path) -> None:
@@ -181,7 +125,7 @@ def test_custom_alignment_matches_gguf_reader(tmp_path: Path) -> None:
     w.add_custom_alignment(64)
     w.add_tensor("x", np.ones(3, dtype=np.float32))
     w.add_tensor("y", np.ones(5, dtype=np.float32))
-    _finish(w)
+    gc.finish(w)
     g = GgufFile(p)
     assert_same_as_reader(g, p)
     assert g.alignment == 64 and g.data_offset % 64 == 0 and [t["offset"] for t in g.tensors] == [0, 64]
@@ -276,7 +220,7 @@ def test_unsupported_version(tmp_path: Path, version: int) -> None:
 
 
 def test_big_endian_file_is_refused_by_name(tmp_path: Path) -> None:
-    p = write_all_kinds(tmp_path / "be.gguf", GGUFEndian.BIG)
+    p = gc.write_all_kinds(tmp_path / "be.gguf", GGUFEndian.BIG)
     with pytest.raises(QuantxError, match="big-endian GGUF v3 files are not supported"):
         GgufFile(p)
 
