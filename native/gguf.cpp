@@ -40,6 +40,25 @@ std::string describe_type(const GgufValue& v) {
     throw Error("key '" + key + "' has type " + describe_type(v) + ", expected " + expected);
 }
 
+// Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid.
+// Rejects what Python's strict decoder rejects: overlong forms, surrogates,
+// code points past U+10FFFF.
+size_t utf8_sequence(const unsigned char* p, size_t n) {
+    auto cont = [&](size_t i, unsigned lo = 0x80, unsigned hi = 0xbf) { return i < n && p[i] >= lo && p[i] <= hi; };
+    const unsigned c = p[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        const unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return cont(1, lo, hi) && cont(2) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        const unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;
+}
+
 struct Fd {
     int fd;
     ~Fd() {
@@ -49,15 +68,35 @@ struct Fd {
 
 }  // namespace
 
+std::string escape_for_message(const std::string& s, size_t max_bytes) {
+    static const char hex[] = "0123456789abcdef";
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size() < max_bytes ? s.size() : max_bytes;
+    std::string out;
+    for (size_t i = 0; i < n;) {
+        const size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0 || p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+            out += {'\\', 'x', hex[p[i] >> 4], hex[p[i] & 15]};
+            i += 1;
+        } else {
+            out.append(s, i, len);
+            i += len;
+        }
+    }
+    if (n < s.size()) out += "...";
+    return out;
+}
+
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+    const std::string shown = escape_for_message(path);
     Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (fd.fd < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
+    if (fd.fd < 0) throw Error("cannot open '" + shown + "': " + std::strerror(errno));
     struct stat st;
-    if (::fstat(fd.fd, &st) != 0) throw Error("cannot stat '" + path + "': " + std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) throw Error("cannot open '" + path + "': " + std::strerror(EISDIR));
-    if (!S_ISREG(st.st_mode)) throw Error("cannot open '" + path + "': not a regular file");
+    if (::fstat(fd.fd, &st) != 0) throw Error("cannot stat '" + shown + "': " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw Error("cannot open '" + shown + "': " + std::strerror(EISDIR));
+    if (!S_ISREG(st.st_mode)) throw Error("cannot open '" + shown + "': not a regular file");
     if ((uint64_t)st.st_size > std::numeric_limits<size_t>::max()) {
-        throw Error("cannot open '" + path + "': file too large to map");
+        throw Error("cannot open '" + shown + "': file too large to map");
     }
 
     std::unique_ptr<GgufFile> f(new GgufFile());
@@ -65,7 +104,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
     f->size_ = (size_t)st.st_size;
     if (f->size_ > 0) {  // mmap refuses length 0; an empty file fails parsing as truncated
         void* m = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-        if (m == MAP_FAILED) throw Error("cannot map '" + path + "': " + std::strerror(errno));
+        if (m == MAP_FAILED) throw Error("cannot map '" + shown + "': " + std::strerror(errno));
         f->map_ = m;
         f->owns_map_ = true;
     }
@@ -73,7 +112,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
     try {
         GgufParser::parse(*f);
     } catch (const Error& e) {
-        throw Error(path + ": " + e.what());
+        throw Error(shown + ": " + e.what());
     }
     return f;
 }
@@ -87,7 +126,7 @@ std::unique_ptr<GgufFile> GgufFile::from_buffer(const void* data, size_t size, c
     try {
         GgufParser::parse(*f);
     } catch (const Error& e) {
-        throw Error(name + ": " + e.what());
+        throw Error(escape_for_message(name) + ": " + e.what());
     }
     return f;
 }

@@ -48,20 +48,7 @@ std::string strf(const char* fmt, ...) {
 }
 
 // Names from the file go into error messages: keep them short and printable.
-std::string quoted(const std::string& s) {
-    std::string out = "'";
-    const size_t shown = s.size() < 80 ? s.size() : 80;
-    for (size_t i = 0; i < shown; ++i) {
-        const unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += (char)c;
-        } else {
-            out += strf("\\x%02x", c);
-        }
-    }
-    if (shown < s.size()) out += "...";
-    return out + "'";
-}
+std::string quoted(const std::string& s) { return "'" + escape_for_message(s, 80) + "'"; }
 
 size_t min_encoded_size(uint32_t type) {
     switch ((GgufType)type) {

@@ -66,7 +66,8 @@ struct PyGgufFile {
 };
 
 PyGgufFile open_file(const py::object& path) {
-    const std::string p = py::str(py::module_::import("os").attr("fspath")(path));
+    // fsencode: str, bytes or PathLike, including names that are not UTF-8.
+    const std::string p = py::bytes(py::module_::import("os").attr("fsencode")(path));
     std::shared_ptr<const qx::GgufFile> f;
     {
         py::gil_scoped_release unlocked;

@@ -8,6 +8,7 @@ never crash, hang or allocate without bound.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -400,8 +401,27 @@ def test_hostile_names_are_escaped_and_shortened_in_errors(tmp_path: Path) -> No
     assert "\x1b" not in msg and "'\\x1b[31mnnn" in msg and "n..." in msg and len(msg) < 300
 
 
+def test_path_forms(tmp_path: Path) -> None:
+    src = gc.write_small_valid(tmp_path / "s.gguf")
+    odd = tmp_path / os.fsdecode(b"na\xefve-\xff.gguf")  # not valid UTF-8
+    shutil.copy(src, odd)
+    expected = GgufFile(src).metadata
+    for form in (str(src), os.fsencode(src), odd, os.fsencode(odd)):
+        assert GgufFile(form).metadata == expected
+
+
 def test_directory_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(QuantxError, match=f"cannot open '{tmp_path}': Is a directory"):
         GgufFile(tmp_path)
     with pytest.raises(QuantxError, match="cannot open '.*nope.gguf': No such file or directory"):
         GgufFile(tmp_path / "nope.gguf")
+    with pytest.raises(QuantxError, match=r"cannot open '.*/no\\xffpe\.gguf': No such file"):
+        GgufFile(os.fsencode(tmp_path) + b"/no\xffpe.gguf")  # the message stays valid UTF-8
+
+
+def test_non_ascii_names_stay_readable_in_errors(tmp_path: Path) -> None:
+    info, data = gc.f32_tensor("вес.🚀", 8)
+    p = gc.RawGguf(infos=[info, info], data=data).write(tmp_path / "n.gguf")
+    with pytest.raises(QuantxError, match="duplicate tensor name 'вес.🚀'"):
+        GgufFile(p)
+
