@@ -84,7 +84,7 @@ std::string byte_level_to_bytes(const std::string& text) {
     out.reserve(chars.size());
     for (const Utf8Char& c : chars) {
         const int b = gpt2_codepoint_to_byte(c.cp);
-        if (b < 0 || (c.cp == kReplacementChar && c.len == 1)) return text;
+        if (b < 0) return text;
         out += static_cast<char>(b);
     }
     return out;
@@ -183,15 +183,10 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<int32_t>& out) 
     std::vector<Sym> syms;
     syms.reserve(word.size());
     for (char ch : word) {
+        // A byte the vocabulary lacks is dropped, as both Hugging Face BPE
+        // (byte-level vocabularies carry no unk_token) and llama.cpp do.
         const int32_t id = byte_token_[static_cast<unsigned char>(ch)];
-        if (id < 0) {
-            // A byte missing from the vocabulary becomes <unk>, or is dropped
-            // (as Hugging Face BPE does without an unknown token).
-            if (spec_.unk_id < 0) continue;
-            syms.push_back({spec_.unk_id, 0, 0});
-        } else {
-            syms.push_back({id, 0, 0});
-        }
+        if (id >= 0) syms.push_back({id, 0, 0});
     }
     const int32_t n = static_cast<int32_t>(syms.size());
     for (int32_t i = 0; i < n; ++i) {
