@@ -139,6 +139,9 @@ def build_smollm2_hf(gguf_path: Path, out: Path) -> Path:
     save_file({k: v.detach().to(torch.float32).contiguous() for k, v in sd.items()},
               str(dst / "model.safetensors"), metadata={"format": "pt"})
     GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=2).save_pretrained(dst)
+    # The model card front matter, as on the Hub (the GGUF records the same license).
+    (dst / "README.md").write_text("---\nlicense: apache-2.0\nlanguage:\n- en\nlibrary_name: transformers\n---\n\n"
+                                   "# SmolLM2-135M-Instruct (float reference rebuilt from a Q4_1 GGUF)\n")
 
     reader = GGUFReader(gguf_path)
     chat_template = reader.fields["tokenizer.chat_template"].contents()
