@@ -23,11 +23,19 @@ QX_DECLARE_DOTS(ref)
 #if defined(QX_ARCH_X86)
 QX_DECLARE_DOTS(avx2)
 QX_DECLARE_DOTS(avx512)
-QX_DECLARE_DOTS(avx512vnni)
+// VNNI only changes the integer path; A16 uses the avx512 kernels.
+float qx3_u_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x);
+float qx3_c_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x);
+float qx4_u_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x);
+float qx4_c_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x);
 #endif
 #if defined(QX_ARCH_ARM)
 QX_DECLARE_DOTS(neon)
-QX_DECLARE_DOTS(neondot)
+// dotprod only changes the integer path; A16 uses the neon kernels.
+float qx3_u_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
+float qx3_c_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
+float qx4_u_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
+float qx4_c_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
 #endif
 
 // Reference dequantizers (ToFloatFn), one per type.

@@ -15,19 +15,21 @@ size_t qx4_u_row_size(int64_t n) { return qx_row_size(kQxFormats[2], n); }
 size_t qx4_c_row_size(int64_t n) { return qx_row_size(kQxFormats[3], n); }
 
 #if defined(QX_ARCH_X86)
-#define QX_ISA_DOTS(t, mode) \
-    {t##_dot_##mode##_ref, t##_dot_##mode##_avx2, nullptr, nullptr, nullptr, nullptr}
+#define QX_DOTS_A16(t) {t##_dot_a16_ref, t##_dot_a16_avx2, t##_dot_a16_avx512, nullptr, nullptr, nullptr}
+#define QX_DOTS_A8(t) {t##_dot_a8_ref, t##_dot_a8_avx2, t##_dot_a8_avx512, t##_dot_a8_avx512vnni, nullptr, nullptr}
 #elif defined(QX_ARCH_ARM)
-#define QX_ISA_DOTS(t, mode) \
-    {t##_dot_##mode##_ref, nullptr, nullptr, nullptr, t##_dot_##mode##_neon, t##_dot_##mode##_neondot}
+// neondot only changes the integer path; A16 uses the neon kernels.
+#define QX_DOTS_A16(t) {t##_dot_a16_ref, nullptr, nullptr, nullptr, t##_dot_a16_neon, nullptr}
+#define QX_DOTS_A8(t) {t##_dot_a8_ref, nullptr, nullptr, nullptr, t##_dot_a8_neon, t##_dot_a8_neondot}
 #else
-#define QX_ISA_DOTS(t, mode) {t##_dot_##mode##_ref, nullptr, nullptr, nullptr, nullptr, nullptr}
+#define QX_DOTS_A16(t) {t##_dot_a16_ref, nullptr, nullptr, nullptr, nullptr, nullptr}
+#define QX_DOTS_A8(t) {t##_dot_a8_ref, nullptr, nullptr, nullptr, nullptr, nullptr}
 #endif
 
 // block_size 32: rows must be whole sub-blocks; type_size 0 because the row
 // size is not a multiple of a block size (per-row codebook and scales).
 #define QX_TRAITS(t, ID, NAME, ACT) \
-    {NAME, ID, kQxSub, 0, t##_to_float, ACT, t##_row_size, QX_ISA_DOTS(t, a16), QX_ISA_DOTS(t, a8)}
+    {NAME, ID, kQxSub, 0, t##_to_float, ACT, t##_row_size, QX_DOTS_A16(t), QX_DOTS_A8(t)}
 
 const TypeTraits kQxTraits[4] = {
     QX_TRAITS(qx3_u, QX3_U, "QX3_U", ActMode::A8),

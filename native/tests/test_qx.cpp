@@ -197,7 +197,7 @@ void test_kernels() {
             const std::string tag = std::string(f.name) + " n=" + std::to_string(n);
             bool ref_ok = true;
             double worst[kIsaCount][2] = {};
-            bool ran[kIsaCount] = {};
+            bool ran[kIsaCount][2] = {};
             for (int64_t r = 0; r < rows; ++r) {
                 const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
                 double a16, a8, m16, m8;
@@ -206,24 +206,29 @@ void test_kernels() {
                 const float r8 = t->dot_a8[kIsaScalar](n, row, q.data());
                 ref_ok = ref_ok && std::fabs(r16 - a16) <= kRefTol * m16 + 1e-30 && std::fabs(r8 - a8) <= kRefTol * m8 + 1e-30;
                 for (int isa = 1; isa < kIsaCount; ++isa) {
-                    if (!isa_runs(isa) || !t->dot_a16[isa] || !t->dot_a8[isa]) continue;
-                    ran[isa] = true;
-                    const double e16 = std::fabs(t->dot_a16[isa](n, row, x.data()) - r16) / (m16 + 1e-30);
-                    const double e8 = std::fabs(t->dot_a8[isa](n, row, q.data()) - r8) / (m8 + 1e-30);
-                    worst[isa][0] = std::max(worst[isa][0], e16);
-                    worst[isa][1] = std::max(worst[isa][1], e8);
+                    if (!isa_runs(isa)) continue;
+                    if (t->dot_a16[isa]) {
+                        ran[isa][0] = true;
+                        worst[isa][0] = std::max(worst[isa][0], std::fabs(t->dot_a16[isa](n, row, x.data()) - r16) / (m16 + 1e-30));
+                    }
+                    if (t->dot_a8[isa]) {
+                        ran[isa][1] = true;
+                        worst[isa][1] = std::max(worst[isa][1], std::fabs(t->dot_a8[isa](n, row, q.data()) - r8) / (m8 + 1e-30));
+                    }
                 }
             }
             check(ref_ok, tag + " scalar reference dots == spec formulas (double)");
             for (int isa = 1; isa < kIsaCount; ++isa) {
-                if (!ran[isa]) continue;
-                check(worst[isa][0] <= kSimdTol, tag + " " + isa_label(isa) + " A16 vs scalar, rel err " + std::to_string(worst[isa][0]));
-                check(worst[isa][1] <= kSimdTol, tag + " " + isa_label(isa) + " A8 vs scalar, rel err " + std::to_string(worst[isa][1]));
+                if (ran[isa][0])
+                    check(worst[isa][0] <= kSimdTol, tag + " " + isa_label(isa) + " A16 vs scalar, rel err " + std::to_string(worst[isa][0]));
+                if (ran[isa][1])
+                    check(worst[isa][1] <= kSimdTol, tag + " " + isa_label(isa) + " A8 vs scalar, rel err " + std::to_string(worst[isa][1]));
             }
         }
     }
     for (int isa = 1; isa < kIsaCount; ++isa)
-        if (isa_runs(isa) && qx_type_traits(QX3_U)->dot_a8[isa]) std::printf("kernels checked on %s\n", isa_label(isa));
+        if (isa_runs(isa) && (qx_type_traits(QX3_U)->dot_a8[isa] || qx_type_traits(QX3_U)->dot_a16[isa]))
+            std::printf("kernels checked on %s\n", isa_label(isa));
 }
 
 void test_quantizer_edges() {
