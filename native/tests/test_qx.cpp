@@ -3,7 +3,9 @@
 // tolerance), the scalar references against a double-precision evaluation of
 // the spec's formulas, and the GGUF container mapping's validation.
 // Prints "N passed, M failed"; exit status 1 on any failure.
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -339,9 +341,86 @@ void test_gguf_mapping() {
     expect_error("internal id", [](auto&, auto& tt) { tt.type_id = QX3_U; });
 }
 
+// Micro-benchmark (not a test): GEMV GB/s of the weight stream for each
+// type and ISA vs. the machine's measured memory read bandwidth, on a matrix
+// larger than the last-level cache, with 1 and 2 threads.
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class F>
+double best_time(int threads, int reps, const F& work) {
+    double best = 1e30;
+    for (int rep = 0; rep < reps; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<std::thread> pool;
+        for (int t = 1; t < threads; ++t) pool.emplace_back(work, t, threads);
+        work(0, threads);
+        for (auto& th : pool) th.join();
+        best = std::min(best, seconds_since(t0));
+    }
+    return best;
+}
+
+void bench() {
+    const size_t bytes = (size_t)256 << 20;
+    std::vector<uint64_t> buf(bytes / 8, 1);
+    for (int threads : {1, 2}) {
+        std::vector<uint64_t> sums((size_t)threads);
+        const double t = best_time(threads, 5, [&](int id, int nth) {
+            const size_t len = buf.size() / (size_t)nth, a = (size_t)id * len;
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (size_t i = a; i < a + len; i += 4) {
+                s0 += buf[i]; s1 += buf[i + 1]; s2 += buf[i + 2]; s3 += buf[i + 3];
+            }
+            sums[(size_t)id] = s0 + s1 + s2 + s3;
+        });
+        std::printf("memory read bandwidth, %d thread(s): %.1f GB/s (checksum %llu)\n", threads, bytes / t / 1e9,
+                    (unsigned long long)sums[0]);
+    }
+    const int64_t n = 4096, rows = 16384;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    std::vector<float> x((size_t)n);
+    for (auto& v : x) v = nd(rng);
+    const std::vector<BlockQ8> q = quantize_q8(x);
+    std::vector<float> y((size_t)rows);
+    for (const auto& f : kQxFormats) {
+        const TypeTraits* t = qx_type_traits(f.id);
+        const size_t rb = qx_row_size(f, n);
+        std::vector<float> w((size_t)(256 * n));
+        for (auto& v : w) v = nd(rng);
+        std::vector<uint8_t> packed(rb * (size_t)rows);
+        for (int64_t r0 = 0; r0 < rows; r0 += 256)  // tile one quantized block over the matrix
+            qx_quantize_rows(f, w.data(), 256, n, nullptr, nullptr, packed.data() + (size_t)r0 * rb);
+        for (int isa = 0; isa < kIsaCount; ++isa) {
+            if (!isa_runs(isa)) continue;
+            for (int mode = 0; mode < 2; ++mode) {
+                if (mode == 0 && !t->dot_a16[isa]) continue;
+                if (mode == 1 && !t->dot_a8[isa]) continue;
+                for (int threads : {1, 2}) {
+                    const double sec = best_time(threads, isa == 0 ? 1 : 5, [&](int id, int nth) {
+                        const int64_t a = rows * id / nth, b = rows * (id + 1) / nth;
+                        for (int64_t r = a; r < b; ++r)
+                            y[(size_t)r] = mode == 0 ? t->dot_a16[isa](n, packed.data() + (size_t)r * rb, x.data())
+                                                     : t->dot_a8[isa](n, packed.data() + (size_t)r * rb, q.data());
+                    });
+                    std::printf("%s %-10s %s %d thread(s): %6.1f GB/s  (%.2f ms for %lld x %lld)\n", f.name, isa_label(isa),
+                                mode ? "A8 " : "A16", threads, packed.size() / sec / 1e9, sec * 1e3, (long long)rows,
+                                (long long)n);
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--bench") {
+        bench();
+        return 0;
+    }
     test_layout_round_trip();
     test_half();
     test_row_sizes();
