@@ -204,7 +204,8 @@ def _pack_codes(t: QxType, codes: np.ndarray) -> np.ndarray:
     if t.bits == 3:
         low = (c & 3).reshape(rows, -1, 4, 8)  # [.., i, j] = code[j + 8i]
         lo_bytes = (low[:, :, 0] | low[:, :, 1] << 2 | low[:, :, 2] << 4 | low[:, :, 3] << 6).astype(np.uint8)
-        hi_bytes = np.packbits(((c >> 2) & 1).reshape(rows, -1, 4, 8), axis=3, bitorder="little")[..., 0]
+        hi = ((c >> 2) & 1).reshape(rows, -1, 8, 4).transpose(0, 1, 3, 2)  # [.., k, i] = code[k + 4i]
+        hi_bytes = np.packbits(np.ascontiguousarray(hi), axis=3, bitorder="little")[..., 0]
         sub = np.concatenate([lo_bytes, hi_bytes], axis=2)
     else:
         sub = (c[:, :, :16] & 0x0F) | ((c[:, :, 16:] & 0x0F) << 4)
@@ -217,7 +218,8 @@ def _unpack_codes(t: QxType, data: np.ndarray, n: int) -> np.ndarray:
     if t.bits == 3:
         lo = sub[:, :, :8]
         low = np.stack([(lo >> (2 * i)) & 3 for i in range(4)], axis=2).reshape(rows, -1, 32)
-        high = np.unpackbits(sub[:, :, 8:12, None], axis=3, bitorder="little").reshape(rows, -1, 32)
+        bits = np.unpackbits(sub[:, :, 8:12, None], axis=3, bitorder="little")  # [.., k, i]
+        high = bits.transpose(0, 1, 3, 2).reshape(rows, -1, 32)
         c = low | (high << 2)
     else:
         c = np.concatenate([sub & 0x0F, sub >> 4], axis=2)

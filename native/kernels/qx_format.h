@@ -80,13 +80,13 @@ inline uint16_t qx_scale_bits(const QxFormat& f, const void* row, int64_t g) {
 
 // Unpack the 32 codes of one sub-block (the scalar definition of the bit layout).
 //  QX3: bytes 0..7 low 2 bits: byte j bits 2i..2i+1 = code[j + 8i];
-//       bytes 8..11 high bit:  byte 8+j bit b      = bit 2 of code[8j + b].
+//       bytes 8..11 high bit:  byte 8+k bit i      = bit 2 of code[k + 4i].
 //  QX4: byte j low nibble = code[j], high nibble = code[j + 16].
 inline void qx_unpack_sub(const QxFormat& f, const uint8_t* sb, uint8_t codes[32]) {
     if (f.bits == 3) {
         for (int i = 0; i < 32; ++i) {
             const int lo = (sb[i & 7] >> (2 * (i >> 3))) & 3;
-            const int hi = (sb[8 + (i >> 3)] >> (i & 7)) & 1;
+            const int hi = (sb[8 + (i & 3)] >> (i >> 2)) & 1;
             codes[i] = (uint8_t)(lo | (hi << 2));
         }
     } else {
@@ -102,7 +102,7 @@ inline void qx_pack_sub(const QxFormat& f, const uint8_t codes[32], uint8_t* sb)
     if (f.bits == 3) {
         for (int i = 0; i < 32; ++i) {
             sb[i & 7] |= (uint8_t)((codes[i] & 3) << (2 * (i >> 3)));
-            sb[8 + (i >> 3)] |= (uint8_t)(((codes[i] >> 2) & 1) << (i & 7));
+            sb[8 + (i & 3)] |= (uint8_t)(((codes[i] >> 2) & 1) << (i >> 2));
         }
     } else {
         for (int j = 0; j < 16; ++j) sb[j] = (uint8_t)((codes[j] & 0x0F) | ((codes[j + 16] & 0x0F) << 4));

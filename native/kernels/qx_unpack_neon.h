@@ -38,13 +38,12 @@ static inline Vals values(int8x16_t table, const uint8_t* codes, int64_t b) {
         uint32_t h32;
         std::memcpy(&h32, sb + 8, 4);
         const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(h32));
-        // lane i needs bit (i % 8) of high byte i / 8.
-        const uint8x16_t idx01 = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
-        const uint8x16_t idx23 = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
-        const uint8x16_t bit = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+        // lane c: byte c % 4 of the broadcast word, bit c / 4 (code[k + 4i]), shifted to bit 2.
+        const int8x16_t sh0 = {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, -1, -1, -1, -1};
+        const int8x16_t sh1 = {-2, -2, -2, -2, -3, -3, -3, -3, -4, -4, -4, -4, -5, -5, -5, -5};
         const uint8x16_t four = vdupq_n_u8(4);
-        c0 = vorrq_u8(c0, vandq_u8(vtstq_u8(vqtbl1q_u8(h, idx01), bit), four));
-        c1 = vorrq_u8(c1, vandq_u8(vtstq_u8(vqtbl1q_u8(h, idx23), bit), four));
+        c0 = vorrq_u8(c0, vandq_u8(vshlq_u8(h, sh0), four));
+        c1 = vorrq_u8(c1, vandq_u8(vshlq_u8(h, sh1), four));
     } else {
         const uint8x16_t v = vld1q_u8(codes + b * 16);
         c0 = vandq_u8(v, vdupq_n_u8(0x0F));

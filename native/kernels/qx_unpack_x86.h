@@ -21,14 +21,9 @@ static inline __m256i unpack3(const uint8_t* sb) {
     // 64-bit lane i shifted by 2i: byte j's bits 0..1 then hold code[j + 8i].
     const __m256i low = _mm256_and_si256(
         _mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_setr_epi64x(0, 2, 4, 6)), _mm256_set1_epi8(0x03));
-    // Lane i needs bit (i % 8) of high byte i / 8.
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int)hi),
-        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32,
-                                         64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-    return _mm256_or_si256(low, _mm256_and_si256(set, _mm256_set1_epi8(0x04)));
+    // Dword lane i, byte k needs bit i of high byte k (code[k + 4i]), moved to bit 2.
+    const __m256i h = _mm256_srlv_epi32(_mm256_set1_epi32((int)hi), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_or_si256(low, _mm256_and_si256(_mm256_slli_epi32(h, 2), _mm256_set1_epi8(0x04)));
 }
 
 // 32 codes (0..15) of a QX4 sub-block.
