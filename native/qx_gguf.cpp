@@ -36,7 +36,7 @@ std::string qx_tensor_key(const std::string& tensor, const char* field) {
     return "quantx.tensor." + tensor + "." + field;
 }
 
-bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxTensorView* out) {
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out) {
     const std::string& name = t.name;
     if (t.type_id >= QX_ID_BASE && t.type_id < QX_ID_END)
         throw Error("tensor '" + name + "' has internal QuantX type id " + std::to_string(t.type_id) +
@@ -62,7 +62,7 @@ bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTen
         throw Error(where + "shape is not an integer array");
     if (shape->arr.empty() || shape->arr.size() > 4)
         throw Error(where + "shape has " + std::to_string(shape->arr.size()) + " dimensions, expected 1..4");
-    QxTensorView v;
+    QxResolvedTensor v;
     v.n_dims = (int)shape->arr.size();
     int64_t rows = 1;
     for (int d = 0; d < v.n_dims; ++d) {

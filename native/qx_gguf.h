@@ -18,7 +18,7 @@
 
 namespace qx {
 
-struct QxTensorView {
+struct QxResolvedTensor {
     const TypeTraits* type = nullptr;  // the QuantX traits row
     int n_dims = 0;
     int64_t ne[4] = {1, 1, 1, 1};      // logical shape, ne[0] = row length
@@ -35,9 +35,9 @@ std::string qx_tensor_key(const std::string& tensor, const char* field);
 // count); return false for an ordinary tensor. Throws qx::Error naming the
 // tensor and the problem, including for a tensor whose stored type id is an
 // internal QuantX id.
-bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxTensorView* out);
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out);
 
-inline bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxTensorView* out) {
+inline bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxResolvedTensor* out) {
     return qx_resolve_tensor(file.metadata(), t, out);
 }
 

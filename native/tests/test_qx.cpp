@@ -307,7 +307,7 @@ void test_gguf_mapping() {
     t.data = bytes.data();
     t.nbytes = bytes.size();
 
-    QxTensorView v;
+    QxResolvedTensor v;
     bool ok = qx_resolve_tensor(kv, t, &v);
     check(ok && v.type == qx_type_traits(QX3_C) && v.ne[0] == n && v.ne[1] == rows && v.n_dims == 2 &&
               v.row_bytes == rb && v.rows == rows && v.data == bytes.data(),
@@ -322,7 +322,7 @@ void test_gguf_mapping() {
         spoil(kv2, t2);
         bool threw = false;
         try {
-            QxTensorView v2;
+            QxResolvedTensor v2;
             qx_resolve_tensor(kv2, t2, &v2);
         } catch (const Error& e) {
             threw = std::string(e.what()).find("'w'") != std::string::npos || what == "internal id";
