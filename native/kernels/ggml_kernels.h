@@ -21,8 +21,12 @@ namespace qx {
 // out[t] = dot_a8(n, w, x[t]). matmul_rows uses them for prompt batches.
 constexpr int kGemmTokens = 4;
 using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+// One-token kernels with the activation scales precomputed:
+// xd[k] = x[k].d, xsum[k] as above. Returns dot_a8(n, w, x).
+using GemvA8Fn = float (*)(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
 #define QX_DECLARE_GEMM(T) \
-    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out); \
+    float gemv_a8_##T(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
 
 namespace scalar {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
@@ -58,6 +62,7 @@ QX_DECLARE_GEMM(q8_0) QX_DECLARE_GEMM(q4_0) QX_DECLARE_GEMM(q4_1)
 // The several-token kernel for a type and ISA, or nullptr (then matmul_rows
 // calls the dot kernel per token).
 GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa);
+GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa);
 
 #if defined(__aarch64__)
 namespace neon {

@@ -222,4 +222,22 @@ GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa) {
 #endif
 }
 
+GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa) {
+#if defined(__x86_64__)
+    const bool vnni = isa == kIsaAvx512Vnni;
+    const bool avx2 = isa == kIsaAvx2 || isa == kIsaAvx512;
+    if (!vnni && !avx2) return nullptr;
+    switch (type_id) {
+        case GGML_Q8_0: return vnni ? avx512vnni::gemv_a8_q8_0 : avx2::gemv_a8_q8_0;
+        case GGML_Q4_0: return vnni ? avx512vnni::gemv_a8_q4_0 : avx2::gemv_a8_q4_0;
+        case GGML_Q4_1: return vnni ? avx512vnni::gemv_a8_q4_1 : avx2::gemv_a8_q4_1;
+        default: return nullptr;
+    }
+#else
+    (void)type_id;
+    (void)isa;
+    return nullptr;
+#endif
+}
+
 }  // namespace qx

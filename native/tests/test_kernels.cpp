@@ -284,10 +284,10 @@ void test_matmul() {
     const double tol = 2e-5;
     for (uint32_t id : kTypes) {
         const TypeTraits& t = *type_traits(id);
-        const int64_t n = t.block_size == 256 ? 1536 : 576;
-        const int64_t rows = 37;  // not a multiple of any tile
+        for (int64_t n : t.block_size == 256 ? std::vector<int64_t>{1536} : std::vector<int64_t>{32, 288, 576})
         for (WMode wm : {WMode::Random, WMode::MinCodes, WMode::MaxCodes, WMode::Outlier})
         for (int64_t nt : {1, 2, 5, 20}) {
+            const int64_t rows = 37;  // not a multiple of any tile
             if (wm != WMode::Random && nt != 5) continue;
             auto wbuf = make_weights(t, n, rows, wm, rng);
             WeightView w{&t, wbuf.data(), t.row_size(n), n, rows};
@@ -325,7 +325,7 @@ void test_matmul() {
                             if (!close(got, want, m, tol)) ok = false;
                         }
                     }
-                    const std::string tag = std::string(t.name) + " w=" + wmode_name(wm) + " nt=" + std::to_string(nt) + " " +
+                    const std::string tag = std::string(t.name) + " n=" + std::to_string(n) + " w=" + wmode_name(wm) + " nt=" + std::to_string(nt) + " " +
                                             (mode == ActMode::A8 ? "A8 " : "A16 ") + isa_name(isa);
                     check(ok, "matmul_rows vs scalar dots " + tag);
                     check(untouched, "matmul_rows writes only rows [r0, r1) " + tag);
@@ -396,6 +396,16 @@ void bench() {
                 t1 = now();
             } while (t1 - t0 < 0.3);
             const double gemv = bytes * iters / (t1 - t0) / 1e9;
+            // The same product through the plain dot kernel, row by row.
+            const DotA8Fn dot = select_dot_a8(t, isa);
+            iters = 0;
+            t0 = now();
+            do {
+                for (int64_t r = 0; r < c.rows; ++r) y[r] = dot(c.n, wbuf.data() + r * w.row_bytes, q.data());
+                ++iters;
+                t1 = now();
+            } while (t1 - t0 < 0.3);
+            const double gemv_dot = bytes * iters / (t1 - t0) / 1e9;
             // GEMM: 128 tokens.
             const int64_t nt = 128;
             auto xs = make_acts(c.n, nt, XMode::Random, rng);
@@ -412,8 +422,9 @@ void bench() {
             } while (t1 - t0 < 0.3);
             const double gemm_tps = (double)nt * iters / (t1 - t0);
             const double gflops = 2.0 * c.n * c.rows * nt * iters / (t1 - t0) / 1e9;
-            std::printf("bench %-5s %5lldx%-6lld %-10s GEMV %6.2f GB/s (%.3f ms)  GEMM(128 tok) %9.0f tok/s %6.1f GFLOP/s\n",
-                        t.name, (long long)c.n, (long long)c.rows, isa_name(isa), gemv, bytes / gemv / 1e6,
+            std::printf("bench %-5s %5lldx%-6lld %-10s GEMV %6.2f GB/s (%.3f ms; dot-per-row %6.2f GB/s)  "
+                        "GEMM(128 tok) %8.0f tok/s %6.1f GFLOP/s\n",
+                        t.name, (long long)c.n, (long long)c.rows, isa_name(isa), gemv, bytes / gemv / 1e6, gemv_dot,
                         gemm_tps, gflops);
         }
     }
