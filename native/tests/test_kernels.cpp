@@ -430,6 +430,52 @@ void bench() {
     }
 }
 
+// All matrix-vector products of one SmolLM2-135M Q4_1 token (30 layers of
+// q,k,v,o,gate,up,down + the Q8_0 output head), each with its own weights so
+// memory traffic is as in the model: an upper bound on generation speed from
+// the matmuls alone (attention, norms and the rest excluded).
+void bench_smollm2_token() {
+    std::mt19937 rng(11);
+    struct Mat {
+        uint32_t id;
+        int64_t n, rows;
+    };
+    std::vector<Mat> mats;
+    for (int l = 0; l < 30; ++l)
+        for (Mat m : {Mat{GGML_Q4_1, 576, 576}, Mat{GGML_Q4_1, 576, 192}, Mat{GGML_Q4_1, 576, 192},
+                      Mat{GGML_Q4_1, 576, 576}, Mat{GGML_Q4_1, 576, 1536}, Mat{GGML_Q4_1, 576, 1536},
+                      Mat{GGML_Q4_1, 1536, 576}})
+            mats.push_back(m);
+    mats.push_back({GGML_Q8_0, 576, 49152});
+    std::vector<std::vector<uint8_t>> bufs;
+    double bytes = 0.0;
+    for (const Mat& m : mats) {
+        bufs.push_back(make_weights(*type_traits(m.id), m.n, m.rows, WMode::Random, rng));
+        bytes += (double)type_traits(m.id)->row_size(m.n) * m.rows;
+    }
+    auto x = make_acts(1536, 1, XMode::Random, rng);
+    std::vector<float> y(49152);
+    for (Isa isa : g_isas) {
+        std::vector<BlockQ8> q(1536 / 32);
+        int iters = 0;
+        double t0 = now(), t1;
+        do {
+            for (size_t i = 0; i < mats.size(); ++i) {
+                const TypeTraits& t = *type_traits(mats[i].id);
+                select_quantize_q8(isa)(x.data(), q.data(), mats[i].n);
+                WeightView w{&t, bufs[i].data(), t.row_size(mats[i].n), mats[i].n, mats[i].rows};
+                ActView a{ActMode::A8, x.data(), mats[i].n, q.data(), mats[i].n / 32, 1};
+                matmul_rows(w, a, isa, 0, mats[i].rows, y.data(), mats[i].rows);
+            }
+            ++iters;
+            t1 = now();
+        } while (t1 - t0 < 1.0);
+        const double per = (t1 - t0) / iters;
+        std::printf("bench smollm2-135m token matmuls %-10s %.2f ms/token (%.0f tok/s bound), %.1f MB at %.2f GB/s\n",
+                    isa_name(isa), per * 1e3, 1.0 / per, bytes / 1e6, bytes / per / 1e9);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -443,6 +489,7 @@ int main(int argc, char** argv) {
     }
     if (do_bench) {
         bench();
+        bench_smollm2_token();
         return 0;
     }
     test_table();
