@@ -12,6 +12,7 @@
 #endif
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "ggml_blocks.h"

@@ -17,15 +17,17 @@
 namespace qx {
 
 // Several-token kernels (x86): one weight row against kGemmTokens activation
-// rows x[0..kGemmTokens); xsum[t][k] = x[t][k].d * (x[t][k].sum[0] + sum[1]).
-// out[t] = dot_a8(n, w, x[t]). matmul_rows uses them for prompt batches.
+// rows x[0..kGemmTokens), with the activation scales precomputed:
+// xd[t][k] = x[t][k].d, xsum[t][k] = x[t][k].d * (x[t][k].sum[0] + sum[1]).
+// out[t] = dot_a8(n, w, x[t]) up to float summation order, and bit-identical
+// to what the one-token kernel (gemv) returns for that token.
 constexpr int kGemmTokens = 4;
-using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
-// One-token kernels with the activation scales precomputed:
-// xd[k] = x[k].d, xsum[k] as above. Returns dot_a8(n, w, x).
+using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xd,
+                          const float* const* xsum, float* out);
 using GemvA8Fn = float (*)(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
-#define QX_DECLARE_GEMM(T) \
-    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out); \
+#define QX_DECLARE_GEMM(T)                                                                                     \
+    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xd,                \
+                     const float* const* xsum, float* out);                                                   \
     float gemv_a8_##T(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
 
 namespace scalar {

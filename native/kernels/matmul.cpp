@@ -4,6 +4,12 @@
 // tiles and runs every activation row against a tile while it is in L1, so
 // the weights are read from memory once per call however many tokens there
 // are (activations for a few hundred tokens stay in L2).
+//
+// A token's results are bit-identical whatever the batch it comes in (one
+// token, a prompt in one piece or in several): every path computes each
+// (row, token) with the same operations in the same order. With 8-bit
+// activations this matters beyond the last bit: a rounding flip in one layer
+// moves a quantized activation by a whole step in the next.
 #include "matmul.h"
 
 #include <algorithm>
@@ -67,14 +73,16 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
         const int64_t re = std::min(r1, rt + kRowTile);
         for (int64_t t0 = 0; t0 < nt_full; t0 += kGemmTokens) {
             const BlockQ8* xp[kGemmTokens];
+            const float* dp[kGemmTokens];
             const float* sp[kGemmTokens];
             for (int i = 0; i < kGemmTokens; ++i) {
                 xp[i] = x.q8 + (t0 + i) * x.ld_q8;
+                dp[i] = xd.data() + (t0 + i) * nb;
                 sp[i] = xsum.data() + (t0 + i) * nb;
             }
             for (int64_t r = rt; r < re; ++r) {
                 float out[kGemmTokens];
-                gemm(n, w.data + r * w.row_bytes, xp, sp, out);
+                gemm(n, w.data + r * w.row_bytes, xp, dp, sp, out);
                 for (int i = 0; i < kGemmTokens; ++i) y[(t0 + i) * ldy + r] = out[i];
             }
         }
@@ -111,13 +119,14 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
     const float* xf = x.f32;
     const int64_t ld = x.ld_f32;
     const bool float_weights = w.type->id == GGML_F32 || w.type->id == GGML_F16 || w.type->id == GGML_BF16;
-    if (float_weights || nt == 1) {
+    if (float_weights) {
         const DotA16Fn fn = select_dot_a16(*w.type, isa);
         tiled(r0, r1, nt, [&](int64_t r, int64_t t) { return fn(n, base + r * rb, xf + t * ld); }, y, ldy);
         return;
     }
-    // Quantized weights against several float rows: decode each weight row
-    // once into a per-thread buffer, then run plain float dots over the tokens.
+    // Quantized weights with float activations: decode each weight row once
+    // into a per-thread buffer, then run plain float dots over the tokens.
+    // Done the same way for one token, so results do not depend on batching.
     const DotA16Fn fdot = select_dot_a16(*type_traits(GGML_F32), isa);
     thread_local std::vector<float> row;
     if ((int64_t)row.size() < n) row.resize((size_t)n);

@@ -336,6 +336,36 @@ void test_matmul() {
     }
 }
 
+// A token's outputs must not depend on the batch it is computed in.
+void test_batch_invariance() {
+    std::mt19937 rng(4242);
+    for (uint32_t id : kTypes) {
+        const TypeTraits& t = *type_traits(id);
+        const int64_t n = t.block_size == 256 ? 512 : 576, rows = 21, nt = 11;
+        auto wbuf = make_weights(t, n, rows, WMode::Random, rng);
+        WeightView w{&t, wbuf.data(), t.row_size(n), n, rows};
+        auto x = make_acts(n, nt, XMode::Random, rng);
+        std::vector<BlockQ8> q((size_t)(nt * n / 32));
+        quantize_q8_ref(x.data(), q.data(), nt * n);
+        for (ActMode mode : {ActMode::A16, ActMode::A8}) {
+            for (Isa isa : g_isas) {
+                std::vector<float> whole((size_t)(nt * rows)), pieces((size_t)(nt * rows));
+                ActView a{mode, x.data(), n, q.data(), n / 32, nt};
+                matmul_rows(w, a, isa, 0, rows, whole.data(), rows);
+                // Pieces of 1, 5 and 5 tokens.
+                for (int64_t t0 : {0, 1, 6}) {
+                    const int64_t cnt = t0 == 0 ? 1 : 5;
+                    ActView p{mode, x.data() + t0 * n, n, q.data() + t0 * (n / 32), n / 32, cnt};
+                    matmul_rows(w, p, isa, 0, rows, pieces.data() + t0 * rows, rows);
+                }
+                check(std::memcmp(whole.data(), pieces.data(), whole.size() * sizeof(float)) == 0,
+                      std::string("batch invariance ") + t.name + (mode == ActMode::A8 ? " A8 " : " A16 ") +
+                          isa_name(isa));
+            }
+        }
+    }
+}
+
 void test_table() {
     struct Want {
         uint32_t id;
@@ -502,6 +532,7 @@ int main(int argc, char** argv) {
     test_quantize_q8();
     test_dots();
     test_matmul();
+    test_batch_invariance();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail == 0 ? 0 : 1;
 }
