@@ -295,6 +295,11 @@ def spm_model(tmp_path_factory, shakespeare_path: Path):
     w.add_eos_token_id(sp.eos_id())
     w.add_unk_token_id(sp.unk_id())
     w.add_add_bos_token(True)
+    # Hyperparameters llama.cpp insists on even when loading only the vocabulary.
+    for key in ("block_count", "context_length", "embedding_length", "feed_forward_length",
+                "attention.head_count"):
+        w.add_uint32(f"llama.{key}", 8)
+    w.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -328,7 +333,7 @@ def test_spm_tricky_strings_match_sentencepiece(spm_pair, idx: int) -> None:
     s = TRICKY[idx]
     got = ours.encode(s, add_special=False, parse_special=False)
     assert got == sp.encode(s), s
-    assert ours.decode(got).decode("utf-8") == s
+    assert ours.decode(got).decode("utf-8") == s == sp.decode(got)
     assert ours.encode(s, add_special=True, parse_special=False) == [sp.bos_id()] + sp.encode(s)
 
 
@@ -360,3 +365,49 @@ def test_spm_arbitrary_bytes_roundtrip(spm_pair, b: bytes) -> None:
     ours, _ = spm_pair
     ids = ours.encode(b, add_special=False, parse_special=False)
     assert ours.decode(ids) == b
+
+
+# ------------------------------------------------ llama.cpp (if present) ---
+
+SPECIAL_STRINGS = ["Hello<s> world</s>\nagain</s>", "<s>x", " <s> ", "<unk>a</s></s>b"]
+
+
+def llama_cpp_vocab(path: Path):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+
+
+def llama_cpp_detokenize(llm, ids: list[int], render_special: bool) -> bytes:
+    """llama.cpp's own llama_detokenize (the Python wrapper's detokenize
+    concatenates pieces and strips spaces itself)."""
+    import ctypes
+
+    import llama_cpp
+    arr = (llama_cpp.llama_token * max(1, len(ids)))(*ids)
+    cap = 16 * len(ids) + 64
+    buf = ctypes.create_string_buffer(cap)
+    n = llama_cpp.llama_detokenize(llm._model.vocab, arr, len(ids), buf, cap, False, render_special)
+    assert n >= 0
+    return buf.raw[:n]
+
+
+def test_bpe_matches_llama_cpp(smollm2_q41: Path, wikitext_path: Path) -> None:
+    ref = llama_cpp_vocab(smollm2_q41)
+    ours = native_from_vocab(read_vocab(smollm2_q41))
+    for s in TRICKY + [wikitext_path.read_text(encoding="utf-8")]:
+        ids = ours.encode(s, add_special=True, parse_special=True)
+        assert ids == ref.tokenize(s.encode(), add_bos=True, special=True), s[:80]
+        assert ours.decode(ids) == llama_cpp_detokenize(ref, ids, False)
+        assert ours.decode(ids, render_special=True) == llama_cpp_detokenize(ref, ids, True)
+
+
+def test_spm_matches_llama_cpp(spm_model, wikitext_path: Path) -> None:
+    """Token ids only: llama.cpp's SentencePiece detokenizer keeps the dummy
+    space (decoding is checked against sentencepiece instead)."""
+    _, vocab, path = spm_model
+    ref = llama_cpp_vocab(path)
+    ours = native_from_vocab(vocab, add_bos=True)
+    for s in TRICKY + SPECIAL_STRINGS + [wikitext_path.read_text(encoding="utf-8")]:
+        for special in (False, True):
+            ids = ours.encode(s, add_special=True, parse_special=special)
+            assert ids == ref.tokenize(s.encode(), add_bos=True, special=special), (special, s[:80])
