@@ -407,7 +407,9 @@ def test_spm_matches_llama_cpp(spm_model, wikitext_path: Path) -> None:
     _, vocab, path = spm_model
     ref = llama_cpp_vocab(path)
     ours = native_from_vocab(vocab, add_bos=True)
-    for s in TRICKY + SPECIAL_STRINGS + [wikitext_path.read_text(encoding="utf-8")]:
+    # A slice of WikiText: llama.cpp's SentencePiece encoder takes seconds
+    # for the whole file (which is checked against sentencepiece above).
+    for s in TRICKY + SPECIAL_STRINGS + [wikitext_path.read_text(encoding="utf-8")[:100_000]]:
         for special in (False, True):
             ids = ours.encode(s, add_special=True, parse_special=special)
             assert ids == ref.tokenize(s.encode(), add_bos=True, special=special), (special, s[:80])
