@@ -256,6 +256,29 @@ def test_bpe_invalid_utf8_splits_like_replacement_char(bpe_pair, smol_byte_token
     assert ours.decode(got[len(want_pre):len(got) - len(want_post)]) == bad_word
 
 
+def test_bpe_from_gguf_matches_spec(smollm2_q41: Path, smol_vocab: GgufVocab) -> None:
+    """from_gguf reads the same vocabulary, merges, ids and flags gguf-py sees."""
+    ours = _native.Tokenizer.from_gguf_path(str(smollm2_q41))
+    ref = native_from_vocab(smol_vocab)
+    assert (ours.n_vocab, ours.bos_id, ours.eos_id) == (ref.n_vocab, 1, 2)
+    for s in TRICKY:
+        # add_bos_token is false in this file: add_special adds nothing.
+        assert ours.encode(s, add_special=True, parse_special=True) == ref.encode(s, False, True)
+    assert [ours.token_text(i) for i in range(0, ours.n_vocab, 97)] == \
+        [smol_vocab.tokens[i].encode() for i in range(0, ours.n_vocab, 97)]
+
+
+def test_from_gguf_without_tokenizer_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "no-tokenizer.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(ValueError, match="tokenizer.ggml.model"):
+        _native.Tokenizer.from_gguf_path(str(path))
+
+
 def test_bpe_unknown_pre_tokenizer_is_an_error(smol_vocab: GgufVocab) -> None:
     with pytest.raises(ValueError, match="tokenizer.ggml.pre 'nope'"):
         native_from_vocab(smol_vocab, pre="nope")
@@ -325,6 +348,13 @@ def test_spm_wikitext_matches_sentencepiece(spm_pair, wikitext_path: Path) -> No
     assert ours.decode(got).decode("utf-8") == text
     print(f"\n[spm] wikitext-2 test: {len(got)} tokens in {dt * 1e3:.1f} ms, "
           f"{len(got) / dt / 1e6:.2f} M tokens/s")
+
+
+def test_spm_from_gguf_matches_sentencepiece(spm_model) -> None:
+    sp, _, path = spm_model
+    ours = _native.Tokenizer.from_gguf_path(str(path))
+    for s in TRICKY:
+        assert ours.encode(s, add_special=True, parse_special=False) == [sp.bos_id()] + sp.encode(s)
 
 
 @pytest.mark.parametrize("idx", range(len(TRICKY)))
