@@ -72,6 +72,7 @@ private:
 
     // Words repeat a lot in real text; their merge results are memoised.
     static constexpr size_t kCacheMax = 1 << 16;
+    static constexpr size_t kCacheMaxWord = 128;
     mutable std::mutex cache_mu_;
     mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 };
@@ -155,6 +156,10 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out)
             out.push_back(it->second);
             return;
         }
+    }
+    if (word.size() > kCacheMaxWord) {  // rare and unlikely to repeat
+        merge_word(word, out);
+        return;
     }
     std::string key(word);
     {
