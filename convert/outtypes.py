@@ -1,13 +1,17 @@
-"""Output types: per tensor, which GGML type to store and the bytes to store.
+"""Output types: per tensor, how it is stored (GGML type, shape, size) and its bytes.
 
-An Outtype sees every tensor twice: `choose` (before any data is read, so the
-GGUF header can be written first) and `encode` (with the float32 data).
-QuantX recipes plug in as further Outtype implementations (convert/qxformats.py
-may expose `outtypes() -> dict[str, Callable[[], Outtype]]`), chosen by name
-or passed to convert() as an instance.
+An Outtype sees every tensor twice: `plan` (before any data is read, so the
+GGUF header, metadata and tensor directory can be written first; `add_metadata`
+then adds whatever keys the chosen storage needs) and `encode` (with the
+float32 data, one tensor at a time). QuantX recipes plug in as further Outtype
+implementations: convert/qxformats.py may expose
+`outtypes() -> dict[str, Callable[[], Outtype]]` (found by name, e.g. by the
+CLI), or an instance can be passed to convert() directly.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -22,27 +26,46 @@ from .errors import ConvertError
 Q = gguf.GGMLQuantizationType
 
 
-@runtime_checkable
-class Outtype(Protocol):
-    name: str
-    file_type: gguf.LlamaFileType
-
-    def choose(self, spec: TensorSpec) -> Q:
-        """The GGML type this tensor will be stored as."""
-        ...
-
-    def encode(self, spec: TensorSpec, data: np.ndarray, qtype: Q) -> np.ndarray:
-        """`data` (float32, numpy shape spec.shape, already in GGUF row order) stored as
-        `qtype`: a float32/float16 array of that shape or uint8 bytes of the block layout."""
-        ...
-
-
 def stored_nbytes(shape: tuple[int, ...], qtype: Q) -> int:
     if qtype == Q.F32:
         return int(np.prod(shape)) * 4
     if qtype == Q.F16:
         return int(np.prod(shape)) * 2
+    if qtype == Q.I8:
+        return int(np.prod(shape))
     return int(np.prod(quant_shape_to_byte_shape(shape, qtype)))
+
+
+@dataclass(frozen=True)
+class Storage:
+    """How one tensor is stored: its GGML type, the shape recorded in the file (numpy order;
+    for block types the logical shape) and its size in bytes."""
+    ggml_type: Q
+    shape: tuple[int, ...]
+    nbytes: int
+
+    @staticmethod
+    def standard(shape: tuple[int, ...], qtype: Q) -> Storage:
+        return Storage(qtype, tuple(shape), stored_nbytes(tuple(shape), qtype))
+
+
+@runtime_checkable
+class Outtype(Protocol):
+    name: str
+    file_type: gguf.LlamaFileType
+
+    def plan(self, spec: TensorSpec) -> Storage:
+        """How this tensor will be stored (decided before any weights are read)."""
+        ...
+
+    def add_metadata(self, writer: gguf.GGUFWriter, plans: list[tuple[TensorSpec, Storage]]) -> None:
+        """Extra GGUF keys the planned storage needs (e.g. per-tensor format descriptions)."""
+        ...
+
+    def encode(self, spec: TensorSpec, data: np.ndarray, storage: Storage) -> np.ndarray:
+        """`data` (float32, numpy shape spec.shape, already in GGUF row order) as stored:
+        an array of exactly storage.nbytes bytes (float32/float16/int8 values or uint8 blocks)."""
+        ...
 
 
 def encode_standard(data: np.ndarray, qtype: Q) -> np.ndarray:
@@ -71,8 +94,14 @@ class FloatOrQ8Outtype:
                 return Q.F16
         return self.weight_type
 
-    def encode(self, spec: TensorSpec, data: np.ndarray, qtype: Q) -> np.ndarray:
-        return encode_standard(data, qtype)
+    def plan(self, spec: TensorSpec) -> Storage:
+        return Storage.standard(spec.shape, self.choose(spec))
+
+    def add_metadata(self, writer: gguf.GGUFWriter, plans: list[tuple[TensorSpec, Storage]]) -> None:
+        pass
+
+    def encode(self, spec: TensorSpec, data: np.ndarray, storage: Storage) -> np.ndarray:
+        return encode_standard(data, storage.ggml_type)
 
 
 def builtin_outtypes() -> dict[str, Callable[[], Outtype]]:
@@ -87,10 +116,9 @@ def builtin_outtypes() -> dict[str, Callable[[], Outtype]]:
 def available_outtypes() -> dict[str, Callable[[], Outtype]]:
     """Built-ins plus whatever convert/qxformats.py offers (when present)."""
     table = dict(builtin_outtypes())
-    try:
-        from . import qxformats  # owned by the QuantX-format work; optional
-    except ImportError:
+    if importlib.util.find_spec(f"{__package__}.qxformats") is None:
         return table
+    qxformats = importlib.import_module(f"{__package__}.qxformats")
     extra = getattr(qxformats, "outtypes", None)
     if callable(extra):
         table.update(extra())

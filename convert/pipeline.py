@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .architectures import HParams, TensorSpec, check_tensor_set, expected_tensors, permute_qk, read_hparams
 from .checkpoint import Checkpoint, TensorReader, open_checkpoint
 from .errors import ConvertError
-from .outtypes import Outtype, resolve_outtype, stored_nbytes
+from .outtypes import Outtype, Storage, resolve_outtype
 from .rope import ROPE_FREQS_NAME, llama3_rope_factors, write_rope_scaling
 from .safe_output import check_target, publish, remove_stale_temps, signals_raise, temp_output
 from .vocab import Vocab, load_vocab
@@ -58,7 +58,10 @@ class ConvertReport:
 @dataclass(frozen=True)
 class _Planned:
     spec: TensorSpec
-    qtype: Q
+    storage: Storage
+
+# numpy dtypes GGUFWriter maps to these GGML types by itself; other types are passed as raw
+_PLAIN_DTYPES = {Q.F32: np.float32, Q.F16: np.float16, Q.I8: np.int8}
 
 
 def _write_hparams(w: gguf.GGUFWriter, hp: HParams, n_tokens: int) -> None:
@@ -96,7 +99,7 @@ def _plan(hp: HParams, ckpt: Checkpoint, outtype: Outtype) -> list[_Planned]:
     factors = llama3_rope_factors(hp.rope_scaling, hp.rope_theta, hp.head_dim)
     if factors is not None:
         specs.insert(1, TensorSpec(ROPE_FREQS_NAME, "", factors.shape, None, "rope_freqs"))
-    return [_Planned(s, outtype.choose(s)) for s in specs]
+    return [_Planned(s, outtype.plan(s)) for s in specs]
 
 
 def _load(reader: TensorReader, spec: TensorSpec, hp: HParams, allow_nonfinite: bool) -> np.ndarray:
@@ -141,10 +144,12 @@ def convert_with(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str
     _write_general(w, d, n_params, ot)
     _write_hparams(w, hp, len(vocab.tokens))
     vocab.add_to(w)
+    ot.add_metadata(w, [(p.spec, p.storage) for p in planned])
     for p in planned:
-        dtype = {Q.F32: np.float32, Q.F16: np.float16}.get(p.qtype, np.float32)
-        w.add_tensor_info(p.spec.gguf_name, p.spec.shape, np.dtype(dtype), stored_nbytes(p.spec.shape, p.qtype),
-                          raw_dtype=None if p.qtype in (Q.F32, Q.F16) else p.qtype)
+        st = p.storage
+        plain = _PLAIN_DTYPES.get(st.ggml_type)
+        w.add_tensor_info(p.spec.gguf_name, st.shape, np.dtype(plain or np.float32), st.nbytes,
+                          raw_dtype=None if plain else st.ggml_type)
 
     with signals_raise(), temp_output(target) as tmp:
         try:
@@ -154,12 +159,11 @@ def convert_with(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str
             with TensorReader(ckpt) as reader:
                 for p in tqdm(planned, desc=f"converting to {ot.name}", unit="tensor", disable=opts.quiet):
                     data = _load(reader, p.spec, hp, opts.allow_nonfinite)
-                    enc = ot.encode(p.spec, data, p.qtype)
-                    want = stored_nbytes(p.spec.shape, p.qtype)
-                    if enc.nbytes != want:
+                    enc = ot.encode(p.spec, data, p.storage)
+                    if enc.nbytes != p.storage.nbytes:
                         raise ConvertError(f"outtype {ot.name} encoded {p.spec.gguf_name} as {enc.nbytes} bytes, "
-                                           f"expected {want} for {p.qtype.name}")
-                    w.write_tensor_data(enc)
+                                           f"expected {p.storage.nbytes} for {p.storage.ggml_type.name}")
+                    w.write_tensor_data(np.ascontiguousarray(enc))
             assert w.fout is not None
             for f in w.fout:
                 f.flush()
@@ -170,7 +174,7 @@ def convert_with(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str
 
     return ConvertReport(
         out_path=target, hf_arch=hp.hf_arch, arch=hp.arch, outtype=ot.name, n_tensors=len(planned),
-        n_params=n_params, tensor_types=dict(Counter(p.qtype.name for p in planned)),
+        n_params=n_params, tensor_types=dict(Counter(p.storage.ggml_type.name for p in planned)),
         tokenizer_model=vocab.model, pre_tokenizer=vocab.pre, n_vocab=len(vocab.tokens),
         input_bytes=ckpt.nbytes, output_bytes=target.stat().st_size, seconds=time.monotonic() - t0,
         removed_stale=removed)

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -89,6 +90,10 @@ def _cached(cache: Path, name: str, key: str, build: Callable[[Path], None]) -> 
         build(work)
         (work / ".complete").write_text("ok\n")
         os.replace(work, final)
+        stale = re.compile(rf"^{re.escape(name)}-[0-9a-f]{{16}}$")
+        for old in cache.iterdir():  # builds for earlier versions of the script or inputs
+            if old != final and stale.match(old.name):
+                shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -201,9 +206,21 @@ def _tiny_model(spec: TinySpec, vocab_size: int, bos: int | None, eos: int):
     return model
 
 
+TINY_VOCAB = 2048
+
+
+def _truncate_bpe(tj: dict, n: int) -> None:
+    """Keep the first n ids and the merges among them: a smaller but valid BPE (SmolLM2's
+    ids follow merge order, so every kept merge's parts and result are kept too)."""
+    vocab = {t: i for t, i in tj["model"]["vocab"].items() if i < n}
+    merges = [m for m in tj["model"]["merges"] if m[0] in vocab and m[1] in vocab and m[0] + m[1] in vocab]
+    tj["model"]["vocab"], tj["model"]["merges"] = vocab, merges
+
+
 def _copy_tokenizer(src_dir: Path, dst: Path, arch: str) -> tuple[int | None, int]:
-    """Reuse SmolLM2's vocabulary; qwen2 gets Qwen2's pre-tokenizer and special tokens."""
+    """SmolLM2's vocabulary cut to TINY_VOCAB tokens; qwen2 gets Qwen2's pre-tokenizer and specials."""
     tj = json.loads((src_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    _truncate_bpe(tj, TINY_VOCAB)
     cfg = json.loads((src_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     if arch == "qwen2":
         tj["pre_tokenizer"] = QWEN2_PRE_TOKENIZER
@@ -232,7 +249,7 @@ def build_tiny(name: str, tokenizer_src: Path, out: Path) -> Path:
     model = _tiny_model(spec, vocab, bos, eos)
     if spec.storage == "bf16":
         model = model.to(torch.bfloat16)
-    shard = "2MB" if spec.storage == "sharded" else "50GB"
+    shard = "1MB" if spec.storage == "sharded" else "50GB"
     model.save_pretrained(dst, max_shard_size=shard)
     GenerationConfig(bos_token_id=bos, eos_token_id=eos).save_pretrained(dst)
     if spec.storage == "sharded":
@@ -244,6 +261,30 @@ def tiny_dir(name: str, tokenizer_src: Path, cache: Path = DEFAULT_CACHE) -> Pat
     key = _cache_key(name, str(tokenizer_src.resolve()),
                      hashlib.sha256((tokenizer_src / "tokenizer.json").read_bytes()).hexdigest())
     return _cached(cache, name, key, lambda work: build_tiny(name, tokenizer_src, work)) / name
+
+
+def build_tiny_spm(text_path: Path, out: Path) -> Path:
+    """A Llama-2-style checkpoint: SentencePiece BPE with byte fallback, BOS added."""
+    import sentencepiece as spm
+
+    dst = out / "tiny-llama-spm"
+    dst.mkdir(parents=True)
+    spm.SentencePieceTrainer.train(
+        input=str(text_path), model_prefix=str(dst / "tokenizer"), vocab_size=1000, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        input_sentence_size=20000, shuffle_input_sentence=False, num_threads=1, minloglevel=2)
+    (dst / "tokenizer.vocab").unlink()
+    cfg = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+           "unk_token": "<unk>", "tokenizer_class": "LlamaTokenizer", "legacy": True}
+    (dst / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+    model = _tiny_model(TinySpec("llama", tied=False), 1000, 1, 2)
+    model.save_pretrained(dst)
+    return dst
+
+
+def tiny_spm_dir(text_path: Path, cache: Path = DEFAULT_CACHE) -> Path:
+    key = _cache_key("tiny-llama-spm", _file_identity(text_path))
+    return _cached(cache, "tiny-llama-spm", key, lambda work: build_tiny_spm(text_path, work)) / "tiny-llama-spm"
 
 
 # ---------------------------------------------------------------- script entry
