@@ -36,17 +36,19 @@ class QxType:
     table_size: int
     row_codebook: bool
     sub_bytes: int
-    uniform_table: tuple[int, ...]  # empty for codebook types
+    uniform_table: tuple[int, ...]     # U types: the fixed grid; empty for C types
+    default_codebook: tuple[int, ...]  # C types: codebook when none is given; empty for U types
 
     def table(self) -> np.ndarray:
         return np.array(self.uniform_table, dtype=np.int8)
 
 
 QX_TYPES: dict[str, QxType] = {
-    "QX3_U": QxType("QX3_U", QX_ID_BASE + 0, 3, 8, False, 12, tuple(range(-4, 4))),
-    "QX3_C": QxType("QX3_C", QX_ID_BASE + 1, 3, 8, True, 12, ()),
-    "QX4_U": QxType("QX4_U", QX_ID_BASE + 2, 4, 16, False, 16, tuple(range(-8, 8))),
-    "QX4_C": QxType("QX4_C", QX_ID_BASE + 3, 4, 16, True, 16, ()),
+    "QX3_U": QxType("QX3_U", QX_ID_BASE + 0, 3, 8, False, 12, tuple(range(-4, 4)), ()),
+    "QX3_C": QxType("QX3_C", QX_ID_BASE + 1, 3, 8, True, 12, (), (-102, -73, -44, -15, 15, 44, 73, 102)),
+    "QX4_U": QxType("QX4_U", QX_ID_BASE + 2, 4, 16, False, 16, tuple(range(-8, 8)), ()),
+    "QX4_C": QxType("QX4_C", QX_ID_BASE + 3, 4, 16, True, 16, (),
+                    (-102, -88, -75, -61, -48, -34, -20, -7, 7, 20, 34, 48, 61, 75, 88, 102)),
 }
 
 
@@ -111,27 +113,30 @@ def _centroids_to_int8(c: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(c.astype(np.float32) * np.float32(127)), -127, 127).astype(np.int8)
 
 
-def init_codebook(w: np.ndarray, qtype: str | QxType) -> np.ndarray:
-    """Default per-row codebook (int8 [rows, K]): quantiles (2k+1)/(2K) of the
-    row's values normalised by their group absmax, times 127. Deterministic; the native
-    quantizer computes the same."""
+def default_codebook(qtype: str | QxType, rows: int) -> np.ndarray:
+    """The codebook used when none is given (int8 [rows, K]): a symmetric grid
+    over +-0.8 of the group absmax; the same constant as the native side."""
     t = qx_type(qtype)
-    w = np.ascontiguousarray(w, dtype=np.float32)
-    n = w.shape[1]
-    y = np.sort(_normalised_by_group(w), axis=1)
-    idx = [(2 * k + 1) * n // (2 * t.table_size) for k in range(t.table_size)]
-    return _centroids_to_int8(y[:, idx])
+    if not t.row_codebook:
+        raise ValueError(f"{t.name} has no codebook")
+    return np.tile(np.array(t.default_codebook, dtype=np.int8), (rows, 1))
 
 
 def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
                  importance: np.ndarray | None = None) -> np.ndarray:
     """Per-row codebook by weighted Lloyd (k-means) on group-normalised values,
-    started from the quantile init. importance: optional [rows, n] or [n] weights."""
+    started from the default codebook. Each value is weighted by its group's
+    absmax^2 (so the weight MSE is minimised) times the optional importance
+    ([rows, n] or [n], e.g. activation second moments)."""
     t = qx_type(qtype)
     w = np.ascontiguousarray(w, dtype=np.float32)
     y = _normalised_by_group(w).astype(np.float64)
-    imp = np.ones_like(y) if importance is None else np.broadcast_to(np.asarray(importance, np.float64), y.shape)
-    c = np.sort(y, axis=1)[:, [(2 * k + 1) * y.shape[1] // (2 * t.table_size) for k in range(t.table_size)]]
+    # Error in y costs absmax^2 times as much in w: weight by it so Lloyd minimises the weight MSE.
+    am = np.abs(_group_view(w)).max(axis=2).astype(np.float64)
+    imp = np.repeat(am**2, GROUP_SIZE, axis=1)[:, : w.shape[1]]
+    if importance is not None:
+        imp = imp * np.broadcast_to(np.asarray(importance, np.float64), y.shape)
+    c = default_codebook(t, y.shape[0]).astype(np.float64) / 127.0
     for _ in range(iters):
         assign = np.abs(y[:, :, None] - c[:, None, :]).argmin(axis=2)
         onehot = assign[:, :, None] == np.arange(t.table_size)[None, None, :]
@@ -165,7 +170,8 @@ def _nearest_codes(w: np.ndarray, dq: np.ndarray, tables: np.ndarray) -> np.ndar
 def quantize(w: np.ndarray, qtype: str | QxType, codebook: np.ndarray | None = None,
              scales: np.ndarray | None = None) -> QuantizedRows:
     """Round-to-nearest quantization of rows w [rows, n] (n % 32 == 0).
-    codebook: int8 [rows, K] for C types (default init_codebook); ignored for U.
+    codebook: int8 [rows, K] for C types (default: default_codebook; fit_codebook
+    is better); ignored for U.
     scales: float [rows, n_groups(n)] to use instead of the RTN rule (rounded to fp16)."""
     t = qx_type(qtype)
     w = np.ascontiguousarray(w, dtype=np.float32)
@@ -176,7 +182,7 @@ def quantize(w: np.ndarray, qtype: str | QxType, codebook: np.ndarray | None = N
     if not np.isfinite(w).all():
         raise ValueError(f"{t.name}: non-finite weights")
     if t.row_codebook:
-        tables = init_codebook(w, t) if codebook is None else np.asarray(codebook)
+        tables = default_codebook(t, rows) if codebook is None else np.asarray(codebook)
         if tables.shape != (rows, t.table_size):
             raise ValueError(f"{t.name}: codebook shape {tables.shape}, expected {(rows, t.table_size)}")
         if tables.dtype != np.int8 or (tables == -128).any():
@@ -273,15 +279,23 @@ def dequantize_bytes(data: bytes | np.ndarray, qtype: str | QxType, n: int, rows
 # --- GGUF container mapping -------------------------------------------------
 
 def quantize_tensor(w: np.ndarray, qtype: str | QxType, codebook: np.ndarray | None = None,
-                    scales: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                    scales: np.ndarray | None = None, lloyd_iters: int = 8,
+                    importance: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Quantize a weight [..., n] (numpy order, last axis = row) to packed rows.
-    Returns (uint8 [rows, row_bytes], metadata for write_quantx_tensor)."""
+    C types without a given codebook get fit_codebook(lloyd_iters, importance),
+    importance being None or [n] (per input feature). Returns
+    (uint8 [rows, row_bytes], metadata for write_quantx_tensor)."""
     t = qx_type(qtype)
     w = np.asarray(w, dtype=np.float32)
     if w.ndim < 1 or w.ndim > 4:
         raise ValueError(f"tensor rank {w.ndim} is not 1..4")
     n = w.shape[-1]
-    packed = pack(quantize(w.reshape(-1, n), t, codebook, scales))
+    rows2d = w.reshape(-1, n)
+    if t.row_codebook and codebook is None and lloyd_iters > 0:
+        chunk = 256  # bounds fit_codebook's [rows, n, K] temporaries
+        codebook = np.concatenate([fit_codebook(rows2d[r:r + chunk], t, lloyd_iters, importance)
+                                   for r in range(0, rows2d.shape[0], chunk)])
+    packed = pack(quantize(rows2d, t, codebook, scales))
     meta = {"type": t.name, "shape": [int(s) for s in reversed(w.shape)], "group_size": GROUP_SIZE}
     return packed, meta
 

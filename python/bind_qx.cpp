@@ -45,6 +45,9 @@ py::dict constants() {
         std::vector<int> tab;
         if (!f.row_codebook) tab.assign(f.uniform_table, f.uniform_table + f.table_size);
         d["uniform_table"] = tab;
+        std::vector<int> cb;
+        if (f.row_codebook) cb.assign(f.default_codebook, f.default_codebook + f.table_size);
+        d["default_codebook"] = cb;
         d["traits_name"] = std::string(tr ? tr->name : "");
         d["traits_block_size"] = tr ? tr->block_size : 0;
         types[f.name] = d;
@@ -122,13 +125,6 @@ void bind_qx(py::module_& m) {
             return out;
         },
         "Scalar reference A16 GEMV over packed rows");
-    m.def("qx_init_codebook", [](const std::string& type, F32Array x) {
-        const qx::QxFormat& f = format_by_name(type);
-        if (x.ndim() != 2 || x.shape(1) % qx::kQxSub || x.shape(1) <= 0) throw qx::Error("qx_init_codebook: bad shape");
-        py::array_t<int8_t> out({(int64_t)x.shape(0), (int64_t)f.table_size});
-        for (int64_t r = 0; r < x.shape(0); ++r) qx::qx_init_codebook(f, x.data(r, 0), x.shape(1), out.mutable_data(r, 0));
-        return out;
-    });
     m.def("qx_float_to_half_bits", [](F32Array x) {
         py::array_t<uint16_t> out(x.size());
         for (py::ssize_t i = 0; i < x.size(); ++i) out.mutable_data()[i] = qx::qx_float_to_half(x.data()[i]);

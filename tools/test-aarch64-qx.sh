@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-compile the QuantX format test (native/tests/test_qx.cpp) for aarch64
 # with the NEON / dotprod kernels, statically, and run it under qemu with
-# every CPU feature on (so both the neon and the neondot kernels are checked).
+# every CPU feature on (neon and neondot kernels checked), then on a CPU
+# without the dot-product extension (neon only, the neondot entries skipped).
 # Usage: tools/test-aarch64-qx.sh   (needs g++-aarch64-linux-gnu, qemu-user)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,7 @@ for f in native/kernels/qx_*.cpp native/qx_gguf.cpp native/tests/test_qx.cpp; do
   objs+=("$o")
 done
 "$CXX" -static -o "$OUT/test_qx" "${objs[@]}" -lpthread
-qemu-aarch64 -cpu max "$OUT/test_qx"
+echo "== qemu-aarch64 -cpu max (neon + neondot) =="
+qemu-aarch64 -cpu max "$OUT/test_qx" | grep -E "checked|FAIL|passed"
+echo "== qemu-aarch64 -cpu cortex-a53 (no dotprod: neon only) =="
+qemu-aarch64 -cpu cortex-a53 "$OUT/test_qx" | grep -E "checked|FAIL|passed"

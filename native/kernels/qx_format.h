@@ -33,16 +33,20 @@ struct QxFormat {
     bool row_codebook;     // table stored at the start of every row (C) or fixed (U)
     int sub_bytes;         // bytes of codes per 32-element sub-block
     int8_t uniform_table[16];  // the fixed table of U types
+    // C types: the codebook used when none is given, a symmetric grid over
+    // +-0.8 of the group absmax (entries are in units of absmax / 127);
+    // qxformats.fit_codebook starts its Lloyd iterations from it.
+    int8_t default_codebook[16];
 };
 
 // The uniform grids: code c -> c - 2^(bits-1). Asymmetric by one step; the
 // quantizer gives each group a signed scale so its largest-magnitude weight
 // lands on the long side.
 constexpr QxFormat kQxFormats[4] = {
-    {QX3_U, "QX3_U", 3, 8, false, 12, {-4, -3, -2, -1, 0, 1, 2, 3}},
-    {QX3_C, "QX3_C", 3, 8, true, 12, {0}},
-    {QX4_U, "QX4_U", 4, 16, false, 16, {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7}},
-    {QX4_C, "QX4_C", 4, 16, true, 16, {0}},
+    {QX3_U, "QX3_U", 3, 8, false, 12, {-4, -3, -2, -1, 0, 1, 2, 3}, {0}},
+    {QX3_C, "QX3_C", 3, 8, true, 12, {0}, {-102, -73, -44, -15, 15, 44, 73, 102}},
+    {QX4_U, "QX4_U", 4, 16, false, 16, {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7}, {0}},
+    {QX4_C, "QX4_C", 4, 16, true, 16, {0}, {-102, -88, -75, -61, -48, -34, -20, -7, 7, 20, 34, 48, 61, 75, 88, 102}},
 };
 
 inline const QxFormat* qx_format(uint32_t id) {

@@ -38,6 +38,13 @@ float qx4_u_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
 float qx4_c_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
 #endif
 
+// Several-token A8 kernels (GemmA8Fn of ggml_kernels.h, x86): each weight
+// sub-block is decoded once for kGemmTokens (4) activation rows;
+// out[t] = dot_a8(n, w, x[t]). xsum is unused (QuantX has no zero-points).
+// nullptr for types/ISAs without one.
+using QxGemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+QxGemmA8Fn qx_select_gemm_a8(uint32_t type_id, Isa isa);
+
 // Reference dequantizers (ToFloatFn), one per type.
 void qx3_u_to_float(const void* w, float* y, int64_t n);
 void qx3_c_to_float(const void* w, float* y, int64_t n);

@@ -56,21 +56,6 @@ uint8_t nearest_code(const QxFormat& f, const int8_t* table, float dq, float v) 
 
 }  // namespace
 
-void qx_init_codebook(const QxFormat& f, const float* x, int64_t n, int8_t* table) {
-    std::vector<float> y((size_t)n);
-    for (int64_t g0 = 0; g0 < n; g0 += kQxGroup) {
-        const int64_t len = std::min<int64_t>(kQxGroup, n - g0);
-        const float am = group_absmax(x + g0, len);
-        for (int64_t i = 0; i < len; ++i) y[(size_t)(g0 + i)] = am == 0.0f ? 0.0f : x[g0 + i] / am;
-    }
-    std::sort(y.begin(), y.end());
-    const int K = f.table_size;
-    for (int k = 0; k < K; ++k) {
-        const float q = y[(size_t)((2 * k + 1) * n / (2 * K))];
-        table[k] = (int8_t)std::clamp(std::nearbyint(q * 127.0f), -127.0f, 127.0f);
-    }
-}
-
 void qx_quantize_rows(const QxFormat& f, const float* x, int64_t rows, int64_t n, const int8_t* codebooks,
                       const float* scales, uint8_t* out) {
     if (n <= 0 || n % kQxSub != 0)
@@ -93,7 +78,7 @@ void qx_quantize_rows(const QxFormat& f, const float* x, int64_t rows, int64_t n
                     table[k] = v;
                 }
             } else {
-                qx_init_codebook(f, xr, n, table);
+                std::memcpy(table, f.default_codebook, (size_t)f.table_size);
             }
             std::memcpy(o, table, (size_t)f.table_size);
         } else {

@@ -38,7 +38,32 @@ const TypeTraits kQxTraits[4] = {
     QX_TRAITS(qx4_c, QX4_C, "QX4_C", ActMode::A8),
 };
 
+#if defined(QX_ARCH_X86)
+#define QX_DECLARE_GEMM_X86(t)                                                                                   \
+    void t##_gemm_a8_avx2(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xs, float* out); \
+    void t##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xs, float* out);
 }  // namespace
+QX_DECLARE_GEMM_X86(qx3_u)
+QX_DECLARE_GEMM_X86(qx3_c)
+QX_DECLARE_GEMM_X86(qx4_u)
+QX_DECLARE_GEMM_X86(qx4_c)
+namespace {
+const QxGemmA8Fn kGemmAvx2[4] = {qx3_u_gemm_a8_avx2, qx3_c_gemm_a8_avx2, qx4_u_gemm_a8_avx2, qx4_c_gemm_a8_avx2};
+const QxGemmA8Fn kGemmVnni[4] = {qx3_u_gemm_a8_avx512vnni, qx3_c_gemm_a8_avx512vnni, qx4_u_gemm_a8_avx512vnni,
+                                 qx4_c_gemm_a8_avx512vnni};
+#endif
+
+}  // namespace
+
+QxGemmA8Fn qx_select_gemm_a8(uint32_t type_id, Isa isa) {
+    if (type_id < QX_ID_BASE || type_id >= QX_ID_END) return nullptr;
+#if defined(QX_ARCH_X86)
+    if (isa == kIsaAvx512Vnni) return kGemmVnni[type_id - QX_ID_BASE];
+    if (isa == kIsaAvx2 || isa == kIsaAvx512) return kGemmAvx2[type_id - QX_ID_BASE];
+#endif
+    (void)isa;
+    return nullptr;
+}
 
 const TypeTraits* qx_type_traits(uint32_t type_id) {
     if (type_id < QX_ID_BASE || type_id >= QX_ID_END) return nullptr;

@@ -234,6 +234,47 @@ void test_kernels() {
             std::printf("kernels checked on %s\n", isa_label(isa));
 }
 
+// Several-token kernels: out[t] must equal the scalar A8 dot of token t.
+void test_gemm() {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd;
+    for (const auto& f : kQxFormats) {
+        for (int isa = 1; isa < kIsaCount; ++isa) {
+            const QxGemmA8Fn gemm = qx_select_gemm_a8(f.id, (Isa)isa);
+            if (!gemm || !isa_runs(isa)) continue;
+            double worst = 0;
+            for (int64_t n : {96, 576, 1536}) {
+                const int64_t rows = 6;
+                const std::vector<float> w = make_weights(rng, rows, n);
+                std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
+                qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
+                std::vector<std::vector<BlockQ8>> q(4);
+                const BlockQ8* xp[4];
+                for (int t = 0; t < 4; ++t) {
+                    std::vector<float> x((size_t)n);
+                    for (auto& v : x) v = nd(rng);
+                    q[(size_t)t] = quantize_q8(x);
+                    xp[t] = q[(size_t)t].data();
+                }
+                for (int64_t r = 0; r < rows; ++r) {
+                    const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
+                    float out[4];
+                    gemm(n, row, xp, nullptr, out);
+                    for (int t = 0; t < 4; ++t) {
+                        double a16, a8, m16, m8;
+                        std::vector<float> dummy((size_t)n, 0.0f);
+                        reference_formulas(f, row, n, dummy.data(), xp[t], &a16, &a8, &m16, &m8);
+                        const float ref = qx_type_traits(f.id)->dot_a8[kIsaScalar](n, row, xp[t]);
+                        worst = std::max(worst, std::fabs(out[t] - ref) / (m8 + 1e-30));
+                    }
+                }
+            }
+            check(worst <= 2e-5, std::string(f.name) + " " + isa_label(isa) + " 4-token A8 GEMM vs scalar dot, rel err " +
+                                     std::to_string(worst));
+        }
+    }
+}
+
 void test_quantizer_edges() {
     const QxFormat& u = kQxFormats[0];
     // All-zero row: every weight dequantizes to exactly 0.
@@ -441,6 +482,7 @@ int main(int argc, char** argv) {
     test_row_sizes();
     test_quantizer_edges();
     test_kernels();
+    test_gemm();
     test_gguf_mapping();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
