@@ -114,7 +114,11 @@ def _write_smollm2_tokenizer(tok_src: Path, dst: Path, chat_template: str) -> No
         "eos_token": "<|im_end|>",
         "model_max_length": 8192,
         "pad_token": "<|im_end|>",
-        "tokenizer_class": "GPT2Tokenizer",
+        # The Hub file says GPT2Tokenizer, which transformers<5 loaded as the fast tokenizer
+        # built from tokenizer.json. transformers 5's GPT2Tokenizer rebuilds its own
+        # pre-tokenizer instead (it then keeps " ½" whole where Digits splits "½" off), so
+        # the generic fast class is named here to keep the original's behaviour.
+        "tokenizer_class": "PreTrainedTokenizerFast",
         "unk_token": "<|endoftext|>",
         "vocab_size": len(tj["model"]["vocab"]),
     }
