@@ -12,9 +12,18 @@
 namespace qx {
 
 namespace {
-// About a millisecond of spinning: long enough to cover the gap between two
-// matrix products of one token, short enough not to hog a core when idle.
-constexpr int kSpinIterations = 20000;
+// Spin with pause first (a job usually follows within microseconds), then
+// keep polling but yield the core each time, so that when the machine is
+// oversubscribed the thread we wait for gets to run; then sleep.
+constexpr int kSpinPause = 2000;
+constexpr int kSpinYield = 4000;
+
+inline void backoff(int spins) {
+    if (spins < kSpinPause)
+        QX_CPU_RELAX();
+    else
+        std::this_thread::yield();
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
@@ -46,8 +55,8 @@ void ThreadPool::worker_main(int index) {
         uint64_t e = epoch_.load(std::memory_order_acquire);
         int spins = 0;
         while (e == seen) {
-            if (++spins < kSpinIterations) {
-                QX_CPU_RELAX();
+            if (++spins < kSpinPause + kSpinYield) {
+                backoff(spins);
             } else {
                 std::unique_lock<std::mutex> lk(mu_);
                 sleepers_.fetch_add(1);
@@ -82,7 +91,7 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t,
     }
     if (sleepers_.load() > 0) cv_.notify_all();
     run_tasks(0);
-    while (active_.load(std::memory_order_acquire) != 0) QX_CPU_RELAX();
+    for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) backoff(spins);
     fn_ = nullptr;
 }
 

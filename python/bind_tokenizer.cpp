@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "gguf.h"
 #include "tokenizer.h"
 
 namespace py = pybind11;
@@ -48,6 +49,13 @@ void bind_tokenizer(py::module_& m) {
             py::arg("unk_id") = -1, py::arg("pad_id") = -1, py::arg("eot_id") = -1, py::arg("eom_id") = -1,
             py::arg("add_bos") = false, py::arg("add_eos") = false, py::arg("add_space_prefix") = true,
             "Build from the tokenizer.ggml.* values given directly (tests, tools).")
+        .def_static(
+            "from_gguf_path",
+            [](const std::string& path) {
+                const std::unique_ptr<qx::GgufFile> f = qx::GgufFile::open(path);
+                return qx::Tokenizer::from_gguf(*f);
+            },
+            py::arg("path"), "Build from the tokenizer.ggml.* keys of a GGUF file.")
         .def(
             "encode",
             [](const qx::Tokenizer& t, const std::string& text, bool add_special, bool parse_special) {

@@ -154,3 +154,25 @@ def test_native_kernel_suite() -> None:
     m = re.fullmatch(r"(\d+) passed, (\d+) failed", last)
     assert m, proc.stdout[-2000:]
     assert proc.returncode == 0 and m.group(2) == "0" and int(m.group(1)) > 0, proc.stdout[-4000:]
+
+
+def best_isa_with_env(value: str) -> str:
+    import sys
+
+    env = dict(os.environ, QUANTX_ISA=value)
+    out = subprocess.run(
+        [sys.executable, "-c", "from quantx import _native; print(_native.best_isa())"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_quantx_isa_env_only_lowers() -> None:
+    hardware_best = _native.best_isa()
+    assert best_isa_with_env("scalar") == "scalar"
+    for name in ISAS:
+        assert best_isa_with_env(name) == name
+    # Asking for an ISA the machine lacks leaves the choice at the hardware's best.
+    for name in _native.isa_names():
+        if name not in ISAS and not os.environ.get("QUANTX_ISA"):
+            assert best_isa_with_env(name) == hardware_best

@@ -90,6 +90,12 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "unsupported architecture 'mamba'" in r.stderr
     assert "Traceback" not in r.stderr
+    text = tmp_path / "t.txt"
+    text.write_text("some text " * 100)
     r = subprocess.run([sys.executable, "-m", "quantx.cli.perplexity", str(tmp_path / "missing.gguf"), "-f",
-                        str(p)], capture_output=True, text=True, timeout=60)
+                        str(text)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "missing.gguf" in r.stderr and "Traceback" not in r.stderr
+    ok = write_tiny_llama(tmp_path / "ok.gguf")
+    r = subprocess.run([sys.executable, "-m", "quantx.cli.perplexity", str(ok), "-f", str(p)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "not UTF-8" in r.stderr and "Traceback" not in r.stderr

@@ -3,6 +3,8 @@
 // the scalar reference in ggml_ref.cpp up to float summation order.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include <cmath>
 
 #include "ggml_blocks.h"

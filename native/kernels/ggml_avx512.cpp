@@ -6,9 +6,14 @@
 // to float summation order.
 // GCC 12 warns about its own _mm512_undefined_* helpers inside the intrinsic
 // headers (a known false positive); the warnings say nothing about this code.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
 
 #include "ggml_blocks.h"
 #include "ggml_kernels.h"

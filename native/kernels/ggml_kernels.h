@@ -17,12 +17,18 @@
 namespace qx {
 
 // Several-token kernels (x86): one weight row against kGemmTokens activation
-// rows x[0..kGemmTokens); xsum[t][k] = x[t][k].d * (x[t][k].sum[0] + sum[1]).
-// out[t] = dot_a8(n, w, x[t]). matmul_rows uses them for prompt batches.
+// rows x[0..kGemmTokens), with the activation scales precomputed:
+// xd[t][k] = x[t][k].d, xsum[t][k] = x[t][k].d * (x[t][k].sum[0] + sum[1]).
+// out[t] = dot_a8(n, w, x[t]) up to float summation order, and bit-identical
+// to what the one-token kernel (gemv) returns for that token.
 constexpr int kGemmTokens = 4;
-using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
-#define QX_DECLARE_GEMM(T) \
-    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xsum, float* out);
+using GemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xd,
+                          const float* const* xsum, float* out);
+using GemvA8Fn = float (*)(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
+#define QX_DECLARE_GEMM(T)                                                                                     \
+    void gemm_a8_##T(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xd,                \
+                     const float* const* xsum, float* out);                                                   \
+    float gemv_a8_##T(int64_t n, const void* w, const BlockQ8* x, const float* xd, const float* xsum);
 
 namespace scalar {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
@@ -58,6 +64,7 @@ QX_DECLARE_GEMM(q8_0) QX_DECLARE_GEMM(q4_0) QX_DECLARE_GEMM(q4_1)
 // The several-token kernel for a type and ISA, or nullptr (then matmul_rows
 // calls the dot kernel per token).
 GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa);
+GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa);
 
 #if defined(__aarch64__)
 namespace neon {

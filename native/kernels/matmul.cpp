@@ -4,6 +4,13 @@
 // tiles and runs every activation row against a tile while it is in L1, so
 // the weights are read from memory once per call however many tokens there
 // are (activations for a few hundred tokens stay in L2).
+//
+// With 8-bit activations a token's results are bit-identical whatever the
+// batch it comes in (one token, a prompt in one piece or in several): every
+// path computes each (row, token) with the same operations in the same
+// order. This matters beyond the last bit: a rounding flip in one layer
+// moves a quantized activation by a whole step in the next. With float
+// activations batches may differ from single tokens in float rounding only.
 #include "matmul.h"
 
 #include <algorithm>
@@ -45,35 +52,45 @@ void tiled(int64_t r0, int64_t r1, int64_t nt, Dot dot, float* y, int64_t ldy) {
     }
 }
 
-// Prompt batches: each weight block decoded once for kGemmTokens tokens.
-void gemm_a8(const WeightView& w, const ActView& x, GemmA8Fn gemm, DotA8Fn dot, int64_t r0, int64_t r1, float* y,
-             int64_t ldy) {
+// Formats with several-token (gemm) and scale-vectorised one-token (gemv)
+// kernels: the activation scales are turned into float arrays once per call,
+// then each weight block is decoded once per kGemmTokens tokens.
+void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, GemvA8Fn gemv, int64_t r0, int64_t r1,
+                       float* y, int64_t ldy) {
     const int64_t n = w.n, nt = x.nt, nb = n / kQ8Block;
-    thread_local std::vector<float> xsum;
-    if ((int64_t)xsum.size() < nt * nb) xsum.resize((size_t)(nt * nb));
+    thread_local std::vector<float> xd, xsum;
+    if ((int64_t)xsum.size() < nt * nb) {
+        xsum.resize((size_t)(nt * nb));
+        xd.resize((size_t)(nt * nb));
+    }
     for (int64_t t = 0; t < nt; ++t)
         for (int64_t k = 0; k < nb; ++k) {
             const BlockQ8& b = x.q8[t * x.ld_q8 + k];
+            xd[t * nb + k] = b.d;
             xsum[t * nb + k] = b.d * (float)(b.sum[0] + b.sum[1]);
         }
-    const int64_t nt_full = nt - nt % kGemmTokens;
+    const int64_t nt_full = gemm ? nt - nt % kGemmTokens : 0;
     for (int64_t rt = r0; rt < r1; rt += kRowTile) {
         const int64_t re = std::min(r1, rt + kRowTile);
         for (int64_t t0 = 0; t0 < nt_full; t0 += kGemmTokens) {
             const BlockQ8* xp[kGemmTokens];
+            const float* dp[kGemmTokens];
             const float* sp[kGemmTokens];
             for (int i = 0; i < kGemmTokens; ++i) {
                 xp[i] = x.q8 + (t0 + i) * x.ld_q8;
+                dp[i] = xd.data() + (t0 + i) * nb;
                 sp[i] = xsum.data() + (t0 + i) * nb;
             }
             for (int64_t r = rt; r < re; ++r) {
                 float out[kGemmTokens];
-                gemm(n, w.data + r * w.row_bytes, xp, sp, out);
+                gemm(n, w.data + r * w.row_bytes, xp, dp, sp, out);
                 for (int i = 0; i < kGemmTokens; ++i) y[(t0 + i) * ldy + r] = out[i];
             }
         }
         for (int64_t t = nt_full; t < nt; ++t)
-            for (int64_t r = rt; r < re; ++r) y[t * ldy + r] = dot(n, w.data + r * w.row_bytes, x.q8 + t * x.ld_q8);
+            for (int64_t r = rt; r < re; ++r)
+                y[t * ldy + r] = gemv(n, w.data + r * w.row_bytes, x.q8 + t * x.ld_q8, xd.data() + t * nb,
+                                      xsum.data() + t * nb);
     }
 }
 
@@ -91,9 +108,9 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
         const DotA8Fn fn = select_dot_a8(*w.type, isa);
         const BlockQ8* q8 = x.q8;
         const int64_t ld = x.ld_q8;
-        const GemmA8Fn gemm = nt >= kGemmTokens ? select_gemm_a8(w.type->id, isa) : nullptr;
-        if (gemm) {
-            gemm_a8(w, x, gemm, fn, r0, r1, y, ldy);
+        const GemvA8Fn gemv = select_gemv_a8(w.type->id, isa);
+        if (gemv) {
+            matmul_a8_blocked(w, x, select_gemm_a8(w.type->id, isa), gemv, r0, r1, y, ldy);
             return;
         }
         tiled(r0, r1, nt, [&](int64_t r, int64_t t) { return fn(n, base + r * rb, q8 + t * ld); }, y, ldy);
@@ -110,6 +127,8 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
     }
     // Quantized weights against several float rows: decode each weight row
     // once into a per-thread buffer, then run plain float dots over the tokens.
+    // (Differs from the one-token dot_a16 path only in float rounding, which
+    // float activations do not amplify.)
     const DotA16Fn fdot = select_dot_a16(*type_traits(GGML_F32), isa);
     thread_local std::vector<float> row;
     if ((int64_t)row.size() < n) row.resize((size_t)n);

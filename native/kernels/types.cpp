@@ -71,9 +71,6 @@ float bf16_to_fp32(uint16_t h) {
 
 namespace {
 
-constexpr int kScalarI = kIsaScalar, kAvx2I = kIsaAvx2, kAvx512I = kIsaAvx512, kVnniI = kIsaAvx512Vnni,
-              kNeonI = kIsaNeon, kNeonDotI = kIsaNeonDot;
-
 TypeTraits make(const char* name, uint32_t id, int32_t bs, int32_t ts, ToFloatFn tf, ActMode act,
                 DotA16Fn a16_scalar, DotA8Fn a8_scalar) {
     TypeTraits t{};
@@ -84,25 +81,25 @@ TypeTraits make(const char* name, uint32_t id, int32_t bs, int32_t ts, ToFloatFn
     t.to_float = tf;
     t.default_act = act;
     t.row_size_fn = nullptr;
-    t.dot_a16[kScalarI] = a16_scalar;
-    t.dot_a8[kScalarI] = a8_scalar;
+    t.dot_a16[kIsaScalar] = a16_scalar;
+    t.dot_a8[kIsaScalar] = a8_scalar;
     return t;
 }
 
-// Fill the SIMD columns of one row; X names the per-ISA function suffix.
+// Fill the SIMD columns of one row; T names the per-ISA function suffix.
 #define QX_SET_A16(t, T)                                                   \
     do {                                                                   \
-        QX_IF_X86(t.dot_a16[kAvx2I] = avx2::dot_a16_##T;                   \
-                  t.dot_a16[kAvx512I] = avx512::dot_a16_##T;)              \
-        QX_IF_ARM(t.dot_a16[kNeonI] = neon::dot_a16_##T;)                  \
+        QX_IF_X86(t.dot_a16[kIsaAvx2] = avx2::dot_a16_##T;                   \
+                  t.dot_a16[kIsaAvx512] = avx512::dot_a16_##T;)              \
+        QX_IF_ARM(t.dot_a16[kIsaNeon] = neon::dot_a16_##T;)                  \
     } while (0)
 #define QX_SET_A8(t, T)                                                    \
     do {                                                                   \
-        QX_IF_X86(t.dot_a8[kAvx2I] = avx2::dot_a8_##T;                     \
-                  t.dot_a8[kAvx512I] = avx512::dot_a8_##T;                 \
-                  t.dot_a8[kVnniI] = avx512vnni::dot_a8_##T;)              \
-        QX_IF_ARM(t.dot_a8[kNeonI] = neon::dot_a8_##T;                     \
-                  t.dot_a8[kNeonDotI] = neondot::dot_a8_##T;)              \
+        QX_IF_X86(t.dot_a8[kIsaAvx2] = avx2::dot_a8_##T;                     \
+                  t.dot_a8[kIsaAvx512] = avx512::dot_a8_##T;                 \
+                  t.dot_a8[kIsaAvx512Vnni] = avx512vnni::dot_a8_##T;)              \
+        QX_IF_ARM(t.dot_a8[kIsaNeon] = neon::dot_a8_##T;                     \
+                  t.dot_a8[kIsaNeonDot] = neondot::dot_a8_##T;)              \
     } while (0)
 #if defined(__x86_64__)
 #define QX_IF_X86(...) __VA_ARGS__
@@ -213,6 +210,24 @@ GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa) {
         case GGML_Q8_0: return vnni ? avx512vnni::gemm_a8_q8_0 : avx2::gemm_a8_q8_0;
         case GGML_Q4_0: return vnni ? avx512vnni::gemm_a8_q4_0 : avx2::gemm_a8_q4_0;
         case GGML_Q4_1: return vnni ? avx512vnni::gemm_a8_q4_1 : avx2::gemm_a8_q4_1;
+        default: return nullptr;
+    }
+#else
+    (void)type_id;
+    (void)isa;
+    return nullptr;
+#endif
+}
+
+GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa) {
+#if defined(__x86_64__)
+    const bool vnni = isa == kIsaAvx512Vnni;
+    const bool avx2 = isa == kIsaAvx2 || isa == kIsaAvx512;
+    if (!vnni && !avx2) return nullptr;
+    switch (type_id) {
+        case GGML_Q8_0: return vnni ? avx512vnni::gemv_a8_q8_0 : avx2::gemv_a8_q8_0;
+        case GGML_Q4_0: return vnni ? avx512vnni::gemv_a8_q4_0 : avx2::gemv_a8_q4_0;
+        case GGML_Q4_1: return vnni ? avx512vnni::gemv_a8_q4_1 : avx2::gemv_a8_q4_1;
         default: return nullptr;
     }
 #else

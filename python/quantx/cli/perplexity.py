@@ -35,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        text = Path(args.file).read_text(encoding="utf-8")
         model = Model(args.model, threads=args.threads, act=args.act, n_ctx=max(args.ctx, 4))
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{args.file} is not UTF-8 text ({e.reason} at byte {e.start})") from None
         base = Model(args.kl_base, threads=args.threads, n_ctx=max(args.ctx, 4)) if args.kl_base else None
         bar = None if (args.quiet or args.json) else tqdm(desc="perplexity", unit="window", file=sys.stderr)
 
