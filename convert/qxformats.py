@@ -373,3 +373,65 @@ def read_quantx_tensors(reader: Any) -> dict[str, QuantxTensorInfo]:
             raise ValueError(f"{ti.name}: {data.size} bytes, expected {rows} x {rb}")
         out[ti.name] = QuantxTensorInfo(ti.name, t, tuple(reversed(ne)), data.reshape(rows, rb))
     return out
+
+
+# --- converter plug-in (convert/outtypes.py looks up `outtypes()`) ----------
+
+def _outtype_classes() -> Any:
+    """Defined lazily: outtypes.py imports gguf and the converter package."""
+    import gguf
+
+    from .outtypes import Storage, encode_standard
+
+    @dataclass(frozen=True)
+    class QxStorage(Storage):
+        qx_name: str = ""
+
+    @dataclass(frozen=True)
+    class QuantxOuttype:
+        """Every 2-D+ weight whose rows are a multiple of 32 becomes `qtype`
+        (an I8 byte tensor + quantx.* metadata); 1-D tensors stay F32; the
+        token embedding is stored as Q8_0 (it is read by row lookup, and the
+        runtime's embedding path takes ggml types)."""
+        name: str
+        qtype: str
+        file_type: Any = gguf.LlamaFileType.GUESSED
+        lloyd_iters: int = 8
+
+        def plan(self, spec: Any) -> Storage:
+            Qt = gguf.GGMLQuantizationType
+            shape = tuple(int(s) for s in spec.shape)
+            if len(shape) <= 1:
+                return Storage.standard(shape, Qt.F32)
+            n = shape[-1]
+            if n % SUB_BLOCK:
+                return Storage.standard(shape, Qt.F16)
+            if spec.role == "token_embd":
+                return Storage.standard(shape, Qt.Q8_0)
+            rows = int(np.prod(shape[:-1]))
+            rb = row_size(self.qtype, n)
+            return QxStorage(Qt.I8, (rows, rb), rows * rb, self.qtype)
+
+        def add_metadata(self, writer: Any, plans: list[tuple[Any, Storage]]) -> None:
+            qx_plans = [(s, st) for s, st in plans if isinstance(st, QxStorage)]
+            if qx_plans and not any(KEY_FORMAT_VERSION in kv for kv in writer.kv_data):
+                writer.add_uint32(KEY_FORMAT_VERSION, FORMAT_VERSION)
+            for spec, st in qx_plans:
+                writer.add_string(tensor_key(spec.gguf_name, "type"), st.qx_name)
+                writer.add_array(tensor_key(spec.gguf_name, "shape"), [int(s) for s in reversed(spec.shape)])
+                writer.add_uint32(tensor_key(spec.gguf_name, "group_size"), GROUP_SIZE)
+
+        def encode(self, spec: Any, data: np.ndarray, storage: Storage) -> np.ndarray:
+            if not isinstance(storage, QxStorage):
+                return encode_standard(data, storage.ggml_type)
+            packed, _ = quantize_tensor(data, storage.qx_name, lloyd_iters=self.lloyd_iters)
+            return packed.view(np.int8)
+
+    return QxStorage, QuantxOuttype
+
+
+def outtypes() -> dict[str, Any]:
+    """Converter outtypes `qx3_u`, `qx3_c`, `qx4_u`, `qx4_c` (one format for all weights;
+    per-layer recipes are the recipes work)."""
+    _, QuantxOuttype = _outtype_classes()
+    return {name.lower(): (lambda name=name: QuantxOuttype(name.lower(), name)) for name in QX_TYPES}
