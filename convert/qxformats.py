@@ -22,6 +22,7 @@ SUB_BLOCK = 32     # row granularity; one A8 activation block
 QX_ID_BASE = 0x51580000  # internal traits-table ids; never written to a file
 
 KEY_FORMAT_VERSION = "quantx.format_version"
+KEY_ACTIVATION = "quantx.activation"  # 8 (A8, int8 activations) or 16 (A16, float); read at load
 
 
 def tensor_key(name: str, field: str) -> str:
@@ -397,6 +398,7 @@ def _outtype_classes() -> Any:
         qtype: str
         file_type: Any = gguf.LlamaFileType.GUESSED
         lloyd_iters: int = 8
+        activation: int = 8  # the file's activation path: 8 (A8) or 16 (A16)
 
         def plan(self, spec: Any) -> Storage:
             Qt = gguf.GGMLQuantizationType
@@ -416,6 +418,10 @@ def _outtype_classes() -> Any:
             qx_plans = [(s, st) for s, st in plans if isinstance(st, QxStorage)]
             if qx_plans and not any(KEY_FORMAT_VERSION in kv for kv in writer.kv_data):
                 writer.add_uint32(KEY_FORMAT_VERSION, FORMAT_VERSION)
+            if qx_plans:
+                if self.activation not in (8, 16):
+                    raise ValueError(f"activation must be 8 or 16, not {self.activation}")
+                writer.add_uint32(KEY_ACTIVATION, self.activation)
             for spec, st in qx_plans:
                 writer.add_string(tensor_key(spec.gguf_name, "type"), st.qx_name)
                 writer.add_array(tensor_key(spec.gguf_name, "shape"), [int(s) for s in reversed(spec.shape)])

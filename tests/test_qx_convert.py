@@ -29,6 +29,7 @@ def test_convert_tiny_llama(outtype: str, tiny_llama_dir: Path, converted) -> No
     qx = Q.read_quantx_tensors(r)
     ref_tensors = {t.name: t for t in ref.tensors}
     assert qx, "no QuantX tensors written"
+    assert r.fields[Q.KEY_ACTIVATION].contents() == 8
     for t in r.tensors:
         if len(t.shape) < 2 or t.name == "token_embd.weight":
             assert t.name not in qx
