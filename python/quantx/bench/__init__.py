@@ -1,0 +1,1 @@
+"""Benchmarks: quality (perplexity/KLD of quantization methods)."""
