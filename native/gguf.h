@@ -26,6 +26,9 @@ enum class GgufType : uint32_t {
     BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
+// "uint32", "string", "array", ...; "type N" for ids outside the spec.
+std::string gguf_type_name(uint32_t type);
+
 // One metadata value. Scalars are widened (integers to int64/uint64, floats
 // to double); arrays keep their element type and hold values in `arr`.
 struct GgufValue {
@@ -60,6 +63,10 @@ public:
     // cannot compute with are still listed (type == nullptr); the model
     // refuses them when it needs them.
     static std::unique_ptr<GgufFile> open(const std::string& path);
+    // Parses a caller-owned buffer that must outlive the result (fuzzing,
+    // tests); `name` stands in for the path in error messages.
+    static std::unique_ptr<GgufFile> from_buffer(const void* data, size_t size,
+                                                 const std::string& name);
     ~GgufFile();
     GgufFile(const GgufFile&) = delete;
     GgufFile& operator=(const GgufFile&) = delete;
@@ -69,6 +76,10 @@ public:
     size_t file_size() const { return size_; }
     const std::map<std::string, GgufValue>& metadata() const { return kv_; }
     const std::vector<GgufTensor>& tensors() const { return tensors_; }
+    // Metadata keys in file order (metadata() is sorted by key).
+    const std::vector<std::string>& key_order() const { return key_order_; }
+    size_t alignment() const { return alignment_; }
+    size_t data_offset() const { return data_offset_; }   // start of the tensor data section
 
     const GgufValue* find(const std::string& key) const;
     const GgufTensor* find_tensor(const std::string& name) const;
@@ -90,7 +101,11 @@ private:
     uint32_t version_ = 0;
     int fd_ = -1;
     void* map_ = nullptr;
+    bool owns_map_ = false;
     size_t size_ = 0;
+    size_t alignment_ = 32;
+    size_t data_offset_ = 0;
+    std::vector<std::string> key_order_;
     std::map<std::string, GgufValue> kv_;
     std::vector<GgufTensor> tensors_;
     std::map<std::string, size_t> tensor_index_;

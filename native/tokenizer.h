@@ -16,11 +16,36 @@ namespace qx {
 
 class GgufFile;
 
+// tokenizer.ggml.token_type values.
+enum class TokenType : int32_t {
+    Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
+};
+
+// Everything a tokenizer is built from: the tokenizer.ggml.* keys of a GGUF,
+// or a hand-made vocabulary in tests. Ids are -1 when absent.
+struct TokenizerSpec {
+    std::string model;                 // "gpt2" (byte-level BPE) or "llama" (SentencePiece)
+    std::string pre = "default";       // BPE pre-tokenizer name (tokenizer.ggml.pre)
+    std::vector<std::string> tokens;
+    std::vector<float> scores;         // SPM merge priorities; may be empty for BPE
+    std::vector<int32_t> token_types;  // TokenType values; empty = all Normal
+    std::vector<std::string> merges;   // BPE merges "left right", highest priority first
+    int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1, eot_id = -1, eom_id = -1;
+    bool add_bos = false;
+    bool add_eos = false;
+    bool add_space_prefix = true;      // SPM only: prepend the dummy '▁'
+};
+
 class Tokenizer {
 public:
     virtual ~Tokenizer() = default;
     // Throws qx::Error if the file's tokenizer keys are missing or invalid.
     static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& f);
+    // Reads the tokenizer.ggml.* keys (defaults as llama.cpp applies them).
+    static TokenizerSpec spec_from_gguf(const GgufFile& f);
+    // Throws qx::Error if the spec is inconsistent (unknown model or
+    // pre-tokenizer, ids out of range, merges naming unknown tokens, ...).
+    static std::unique_ptr<Tokenizer> create(const TokenizerSpec& spec);
 
     // add_special: prepend BOS / append EOS as tokenizer.ggml.add_bos_token /
     // add_eos_token say. parse_special: recognise special tokens in text.
@@ -38,6 +63,7 @@ public:
     // End-of-generation tokens: eos, eot, eom and similar.
     virtual bool is_eog(int32_t id) const = 0;
     virtual const std::string& token_text(int32_t id) const = 0;
+    virtual TokenType token_type(int32_t id) const = 0;
 };
 
 }  // namespace qx

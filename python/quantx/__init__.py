@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from ._native import QuantxError
+from .model import Model
+from .perplexity import PerplexityReport, perplexity
 
-__all__ = ["QuantxError"]
+__all__ = ["Model", "PerplexityReport", "QuantxError", "perplexity"]
 __version__ = "0.1.0"

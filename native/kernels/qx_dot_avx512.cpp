@@ -1,0 +1,152 @@
+// AVX-512 (F/BW/VL/DQ) QuantX kernels, and the A8 kernels with VNNI. Same
+// skeleton as AVX2 (qx_unpack_x86.h), but two 32-weight sub-blocks per
+// 512-bit step; VNNI fuses the int8 multiply and the int32 accumulate.
+// GCC 12 warns inside its own avx512fintrin.h (the _mm512_undefined_*()
+// pass-through of masked intrinsics); the warning is about the header, not us.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include "qx_format.h"
+#include "qx_kernels.h"
+#include "qx_unpack_x86.h"
+
+namespace qx {
+
+namespace {
+
+using namespace x86;
+
+constexpr int kSubsPerGroup = kQxGroup / kQxSub;
+
+inline float hsum512(__m512 v) {
+    return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+template <int BITS>
+float dot_a16(const QxFormat& f, int64_t n, const void* w, const float* x) {
+    const __m256i tbl = load_table<BITS>(qx_row_table(f, w));
+    const uint8_t* scales = (const uint8_t*)w + qx_scales_offset(f);
+    const uint8_t* cp = (const uint8_t*)w + qx_codes_offset(f, n);
+    const int64_t nsub = n / kQxSub;
+    __m512 total = _mm512_setzero_ps();
+    for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+        const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int64_t b = b0; b < b1; ++b) {
+            const __m256i v = values<BITS>(tbl, cp, b);
+            const float* xb = x + b * kQxSub;
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v))), _mm512_loadu_ps(xb), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1))),
+                                   _mm512_loadu_ps(xb + 16), acc1);
+        }
+        total = _mm512_fmadd_ps(_mm512_add_ps(acc0, acc1), _mm512_set1_ps(scale_at(scales, g)), total);
+    }
+    return hsum512(total);
+}
+
+// int32 sums of 4 adjacent products |v| * (q signed like v), per 32-bit lane.
+template <bool VNNI>
+inline __m512i dot4(__m512i v, __m512i q) {
+    const __m512i av = _mm512_abs_epi8(v);
+    const __m512i sq = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(v), _mm512_setzero_si512(), q);
+    if constexpr (VNNI) {
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(), av, sq);
+    } else {
+        return _mm512_madd_epi16(_mm512_maddubs_epi16(av, sq), _mm512_set1_epi16(1));
+    }
+}
+
+template <bool VNNI>
+inline __m256i dot4_256(__m256i v, __m256i q) {
+    const __m256i av = _mm256_sign_epi8(v, v), sq = _mm256_sign_epi8(q, v);
+    if constexpr (VNNI) {
+        return _mm256_dpbusd_epi32(_mm256_setzero_si256(), av, sq);
+    } else {
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(av, sq), _mm256_set1_epi16(1));
+    }
+}
+
+template <int BITS, bool VNNI>
+float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
+    const __m256i tbl = load_table<BITS>(qx_row_table(f, w));
+    const uint8_t* scales = (const uint8_t*)w + qx_scales_offset(f);
+    const uint8_t* cp = (const uint8_t*)w + qx_codes_offset(f, n);
+    const int64_t nsub = n / kQxSub;
+    __m512 total = _mm512_setzero_ps();
+    for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+        const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+        __m512 acc = _mm512_setzero_ps();
+        int64_t b = b0;
+        for (; b + 1 < b1; b += 2) {
+            const __m512i v = _mm512_inserti64x4(_mm512_zextsi256_si512(values<BITS>(tbl, cp, b)), values<BITS>(tbl, cp, b + 1), 1);
+            const __m512i q = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i*)x[b].qs)),
+                                                 _mm256_loadu_si256((const __m256i*)x[b + 1].qs), 1);
+            const __m512 dx = _mm512_insertf32x8(_mm512_set1_ps(x[b].d), _mm256_set1_ps(x[b + 1].d), 1);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot4<VNNI>(v, q)), dx, acc);
+        }
+        if (b < b1) {  // odd sub-block of a short last group
+            const __m256i p = dot4_256<VNNI>(values<BITS>(tbl, cp, b), _mm256_loadu_si256((const __m256i*)x[b].qs));
+            acc = _mm512_add_ps(acc, _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(x[b].d))));
+        }
+        total = _mm512_fmadd_ps(acc, _mm512_set1_ps(scale_at(scales, g)), total);
+    }
+    return hsum512(total);
+}
+
+template <int BITS>
+void gemm_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* x, float* out) {
+    constexpr int T = 4;
+    const __m256i tbl = load_table<BITS>(qx_row_table(f, w));
+    const uint8_t* scales = (const uint8_t*)w + qx_scales_offset(f);
+    const uint8_t* cp = (const uint8_t*)w + qx_codes_offset(f, n);
+    const int64_t nsub = n / kQxSub;
+    __m256 total[T];
+    for (auto& v : total) v = _mm256_setzero_ps();
+    for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+        const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+        __m256 acc[T];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t b = b0; b < b1; ++b) {
+            const __m256i v = values<BITS>(tbl, cp, b);
+            const __m256i av = _mm256_sign_epi8(v, v);
+            for (int t = 0; t < T; ++t) {
+                const __m256i q = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)x[t][b].qs), v);
+                const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), av, q);
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(x[t][b].d), acc[t]);
+            }
+        }
+        const __m256 d = _mm256_set1_ps(scale_at(scales, g));
+        for (int t = 0; t < T; ++t) total[t] = _mm256_fmadd_ps(acc[t], d, total[t]);
+    }
+    for (int t = 0; t < T; ++t) out[t] = hsum256(total[t]);
+}
+
+}  // namespace
+
+#define QX_DEFINE_GEMM_VNNI(lower, ID, BITS)                                                                             \
+    void lower##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const float* const*, float* out) { \
+        gemm_a8_vnni<BITS>(*qx_format(ID), n, w, x, out);                                                                 \
+    }
+QX_DEFINE_GEMM_VNNI(qx3_u, QX3_U, 3)
+QX_DEFINE_GEMM_VNNI(qx3_c, QX3_C, 3)
+QX_DEFINE_GEMM_VNNI(qx4_u, QX4_U, 4)
+QX_DEFINE_GEMM_VNNI(qx4_c, QX4_C, 4)
+
+#define QX_DEFINE_AVX512(lower, ID, BITS)                                                  \
+    float lower##_dot_a16_avx512(int64_t n, const void* w, const float* x) {               \
+        return dot_a16<BITS>(*qx_format(ID), n, w, x);                                    \
+    }                                                                                      \
+    float lower##_dot_a8_avx512(int64_t n, const void* w, const BlockQ8* x) {              \
+        return dot_a8<BITS, false>(*qx_format(ID), n, w, x);                              \
+    }                                                                                      \
+    float lower##_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x) {          \
+        return dot_a8<BITS, true>(*qx_format(ID), n, w, x);                               \
+    }
+
+QX_DEFINE_AVX512(qx3_u, QX3_U, 3)
+QX_DEFINE_AVX512(qx3_c, QX3_C, 3)
+QX_DEFINE_AVX512(qx4_u, QX4_U, 4)
+QX_DEFINE_AVX512(qx4_c, QX4_C, 4)
+
+}  // namespace qx

@@ -1,0 +1,96 @@
+#include "qx_gguf.h"
+
+#include "kernels/qx_format.h"
+#include "kernels/qx_types.h"
+
+namespace qx {
+
+namespace {
+
+bool is_int_type(GgufType t) {
+    switch (t) {
+        case GgufType::UINT8: case GgufType::INT8: case GgufType::UINT16: case GgufType::INT16:
+        case GgufType::UINT32: case GgufType::INT32: case GgufType::UINT64: case GgufType::INT64:
+            return true;
+        default:
+            return false;
+    }
+}
+
+const GgufValue* find(const std::map<std::string, GgufValue>& kv, const std::string& key) {
+    auto it = kv.find(key);
+    return it == kv.end() ? nullptr : &it->second;
+}
+
+int64_t require_int(const std::map<std::string, GgufValue>& kv, const std::string& key, const std::string& where) {
+    const GgufValue* v = find(kv, key);
+    if (!v) throw Error(where + "missing required key '" + key + "'");
+    if (!is_int_type(v->type)) throw Error(where + "key '" + key + "' is not an integer");
+    if (v->type == GgufType::UINT64 && v->u > (uint64_t)INT64_MAX) throw Error(where + "key '" + key + "' is out of range");
+    return v->i;
+}
+
+}  // namespace
+
+std::string qx_tensor_key(const std::string& tensor, const char* field) {
+    return "quantx.tensor." + tensor + "." + field;
+}
+
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out) {
+    const std::string& name = t.name;
+    if (t.type_id >= QX_ID_BASE && t.type_id < QX_ID_END)
+        throw Error("tensor '" + name + "' has internal QuantX type id " + std::to_string(t.type_id) +
+                    ", which is never valid in a file (QuantX tensors are stored as I8 + quantx.* metadata)");
+    const GgufValue* type_v = find(kv, qx_tensor_key(name, "type"));
+    if (!type_v) return false;
+    const std::string where = "QuantX tensor '" + name + "': ";
+    const int64_t version = require_int(kv, "quantx.format_version", where);
+    if (version != kQxFormatVersion)
+        throw Error(where + "quantx.format_version is " + std::to_string(version) + ", this build reads version " +
+                    std::to_string(kQxFormatVersion));
+    if (type_v->type != GgufType::STRING) throw Error(where + "type key is not a string");
+    const QxFormat* f = qx_format_by_name(type_v->s.c_str());
+    if (!f) throw Error(where + "unknown QuantX type '" + type_v->s + "'");
+    const int64_t gs = require_int(kv, qx_tensor_key(name, "group_size"), where);
+    if (gs != kQxGroup) throw Error(where + "group size " + std::to_string(gs) + " is not supported (only 128)");
+    if (t.type_id != GGML_I8)
+        throw Error(where + "stored as ggml type " + std::to_string(t.type_id) + ", expected I8 (24)");
+
+    const GgufValue* shape = find(kv, qx_tensor_key(name, "shape"));
+    if (!shape) throw Error(where + "missing key '" + qx_tensor_key(name, "shape") + "'");
+    if (shape->type != GgufType::ARRAY || !is_int_type(shape->elem_type))
+        throw Error(where + "shape is not an integer array");
+    if (shape->arr.empty() || shape->arr.size() > 4)
+        throw Error(where + "shape has " + std::to_string(shape->arr.size()) + " dimensions, expected 1..4");
+    QxResolvedTensor v;
+    v.n_dims = (int)shape->arr.size();
+    int64_t rows = 1;
+    for (int d = 0; d < v.n_dims; ++d) {
+        const GgufValue& e = shape->arr[(size_t)d];
+        if (e.type == GgufType::UINT64 && e.u > (uint64_t)INT64_MAX) throw Error(where + "shape value out of range");
+        if (e.i <= 0 || e.i > ((int64_t)1 << 32)) throw Error(where + "shape dimension " + std::to_string(e.i) + " out of range");
+        v.ne[d] = e.i;
+        if (d > 0) {
+            if (rows > ((int64_t)1 << 40) / e.i) throw Error(where + "too many rows");
+            rows *= e.i;
+        }
+    }
+    if (v.ne[0] % kQxSub != 0)
+        throw Error(where + "row length " + std::to_string(v.ne[0]) + " is not a multiple of 32");
+    v.type = qx_type_traits(f->id);
+    v.rows = rows;
+    v.row_bytes = v.type->row_size(v.ne[0]);
+    if (t.n_dims != 2 || t.ne[0] != (int64_t)v.row_bytes || t.ne[1] != rows)
+        throw Error(where + "stored shape [" + std::to_string(t.ne[0]) + ", " + std::to_string(t.nrows()) +
+                    "] does not match " + f->name + " rows: expected [" + std::to_string(v.row_bytes) + ", " +
+                    std::to_string(rows) + "]");
+    if (t.nbytes != v.row_bytes * (size_t)rows)
+        throw Error(where + "has " + std::to_string(t.nbytes) + " bytes, expected " +
+                    std::to_string(v.row_bytes * (size_t)rows));
+    if (!t.data) throw Error(where + "has no data");
+    v.data = t.data;
+    *out = v;
+    return true;
+}
+
+}  // namespace qx

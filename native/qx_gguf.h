@@ -1,0 +1,44 @@
+// GGUF container mapping of QuantX tensors (spec: kernels/FORMATS.md, "GGUF").
+// On disk a QuantX tensor is a plain I8 tensor of shape [row_bytes, rows], so
+// generic GGUF readers parse the file; its real format, logical shape and
+// group size live in metadata:
+//   quantx.format_version             uint32, must be 1
+//   quantx.tensor.<name>.type         string, "QX3_U" | "QX3_C" | "QX4_U" | "QX4_C"
+//   quantx.tensor.<name>.shape        int array, logical ne (ggml order, ne[0] = row length)
+//   quantx.tensor.<name>.group_size   uint32, must be 128
+// The internal QuantX type ids (0x5158xxxx) are never valid in a file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "gguf.h"
+#include "kernels/types.h"
+
+namespace qx {
+
+struct QxResolvedTensor {
+    const TypeTraits* type = nullptr;  // the QuantX traits row
+    int n_dims = 0;
+    int64_t ne[4] = {1, 1, 1, 1};      // logical shape, ne[0] = row length
+    const uint8_t* data = nullptr;
+    size_t row_bytes = 0;
+    int64_t rows = 0;
+};
+
+std::string qx_tensor_key(const std::string& tensor, const char* field);
+
+// If t is a QuantX tensor (its quantx.tensor.<name>.type key exists), fill
+// *out and return true after validating everything (version, type name,
+// storage type I8, shape, group size, row bytes == row_size(ne[0]), byte
+// count); return false for an ordinary tensor. Throws qx::Error naming the
+// tensor and the problem, including for a tensor whose stored type id is an
+// internal QuantX id.
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out);
+
+inline bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxResolvedTensor* out) {
+    return qx_resolve_tensor(file.metadata(), t, out);
+}
+
+}  // namespace qx

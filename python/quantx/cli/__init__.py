@@ -1,0 +1,1 @@
+"""Command-line entry points (thin shells over the library)."""
