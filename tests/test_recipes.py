@@ -97,6 +97,26 @@ def test_uniform_codes_and_params_are_format_shaped():
     assert all(len(torch.unique(deq[r, g])) <= 8 for r in range(8) for g in range(2))
 
 
+def test_short_last_group_576_columns_g128():
+    w = _heavy_tailed(6, 576, 30)
+    imp = _importance(576, 31)
+    minmax = quantize_uniform(w, 3, 128, imp, grid=1, refine_steps=0)
+    searched = quantize_uniform(w, 3, 128, imp)
+    assert searched.scale.shape == (6, 5) and searched.codes.shape == (6, 576)
+    assert searched.bits_per_weight == pytest.approx(3 + 32 * 5 / 576)
+    tail = slice(512, 576)
+    for q in (minmax, searched):
+        deq = q.dequantize()
+        assert all(len(torch.unique(deq[r, tail])) <= 8 for r in range(6))
+    # The short group's min/max come from its own 64 weights only.
+    torch.testing.assert_close(minmax.dequantize()[:, tail].amin(1), w[:, tail].amin(1).half().float())
+    err = lambda d: ((d - w)[:, tail] ** 2 * imp[tail]).sum()  # noqa: E731
+    assert err(searched.dequantize()) <= err(minmax.dequantize())
+    x = _correlated_activations(1024, 576, 32)
+    g = gptq_quantize(w, x.T @ x, 3, 128)
+    assert output_error(x, w, g.dequantize()) < output_error(x, w, minmax.dequantize())
+
+
 # ---- codebook --------------------------------------------------------------------------------
 
 def test_weighted_kmeans_monotone_and_beats_unweighted():

@@ -107,10 +107,16 @@ def search_clip(x: torch.Tensor, weight: torch.Tensor, bits: int, group_size: in
     Returns the weight clamped to the chosen [-max, max] per group.
     """
     rows, cols = weight.shape
+    tail = cols % group_size
+    if tail:  # the short last group is searched on its own
+        head = cols - tail
+        first = search_clip(x[:, :head], weight[:, :head], bits, group_size, n_tokens, grid, max_shrink) if head else None
+        last = search_clip(x[:, head:], weight[:, head:], bits, tail, n_tokens, grid, max_shrink)
+        return last if first is None else torch.cat([first, last], 1)
     ng = cols // group_size
     idx = torch.linspace(0, x.shape[0] - 1, min(n_tokens, x.shape[0])).long()
-    xg = x[idx].float().view(-1, ng, group_size)  # [t, g, k]
-    wg = weight.float().view(rows, ng, group_size)
+    xg = x[idx].float().reshape(-1, ng, group_size)  # [t, g, k]
+    wg = weight.float().reshape(rows, ng, group_size)
     ref = torch.einsum("rgk,tgk->rgt", wg, xg)
     org_max = wg.abs().amax(-1, keepdim=True)
     best_max = org_max.clone()

@@ -32,6 +32,17 @@ def _count(model) -> int:
     return sum(lin.weight.numel() for layer in decoder_layers(model) for _, lin in _linears(layer))
 
 
+def _bpw(model, bits: int, group_size: int) -> float:
+    """Bits per quantized weight with an fp16 scale and minimum per group (short last groups included)."""
+    total = groups = 0
+    for layer in decoder_layers(model):
+        for _, lin in _linears(layer):
+            rows, cols = lin.weight.shape
+            total += rows * cols
+            groups += rows * -(-cols // group_size)
+    return bits + 32.0 * groups / total
+
+
 @torch.no_grad()
 def rtn(model, bits: int = 3, group_size: int = 64) -> QuantReport:
     t = time.perf_counter()
@@ -39,7 +50,7 @@ def rtn(model, bits: int = 3, group_size: int = 64) -> QuantReport:
         for _, lin in _linears(layer):
             q = quantize_uniform(lin.weight.data, bits, group_size, grid=1, refine_steps=0)
             lin.weight.data.copy_(q.dequantize())
-    return QuantReport(f"rtn-w{bits}-g{group_size}", bits + 32.0 / group_size, _count(model),
+    return QuantReport(f"rtn-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
                        time.perf_counter() - t)
 
 
@@ -63,7 +74,7 @@ def awq(model, calib: CalibrationSet, bits: int = 3, group_size: int = 64, grid:
             if name not in ("self_attn.q_proj", "self_attn.k_proj"):
                 w = search_clip(inputs[name], w, bits, group_size)
             lin.weight.data.copy_(quantize(w))
-    return QuantReport(f"awq-w{bits}-g{group_size}", bits + 32.0 / group_size, _count(model),
+    return QuantReport(f"awq-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
                        time.perf_counter() - t, {"alphas": alphas})
 
 
@@ -81,5 +92,5 @@ def gptq(model, calib: CalibrationSet, bits: int = 3, group_size: int = 64, act_
                               clip_search=clip_search)
             lin.weight.data.copy_(q.dequantize())
     tag = "gptq" + ("-act" if act_order else "") + ("-clip" if clip_search else "")
-    return QuantReport(f"{tag}-w{bits}-g{group_size}", bits + 32.0 / group_size, _count(model),
+    return QuantReport(f"{tag}-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
                        time.perf_counter() - t)

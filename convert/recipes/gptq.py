@@ -48,8 +48,6 @@ def gptq_quantize(
     search of `quantize_uniform` (importance = diag H) instead of GPTQ's plain min/max.
     """
     rows, cols = weight.shape
-    if cols % group_size:
-        raise ValueError(f"columns {cols} are not a multiple of the group size {group_size}")
     block_size = max(block_size // group_size, 1) * group_size
     w = weight.detach().to(torch.float32).clone()
     h = hessian.detach().to(torch.float32).clone()
@@ -57,13 +55,14 @@ def gptq_quantize(
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
     importance = torch.diag(h).clone()
-    n_groups = cols // group_size
+    n_groups = -(-cols // group_size)  # the last group may be short
     scale = torch.zeros(rows, n_groups)
     minimum = torch.zeros(rows, n_groups)
     grid, refine = (20, 2) if clip_search else (1, 0)
 
     def set_group_params(g: int, group_weights: torch.Tensor) -> None:
-        p = quantize_uniform(group_weights, bits, group_size, importance[g * group_size:(g + 1) * group_size],
+        width = group_weights.shape[1]
+        p = quantize_uniform(group_weights, bits, width, importance[g * group_size:g * group_size + width],
                              grid=grid, refine_steps=refine)
         scale[:, g] = p.scale[:, 0]
         minimum[:, g] = p.minimum[:, 0]

@@ -25,18 +25,18 @@ class UniformGroups:
     scale: torch.Tensor  # float32 [rows, n_groups], fp16-representable
     minimum: torch.Tensor  # float32 [rows, n_groups], fp16-representable
     bits: int
-    group_size: int
+    group_size: int  # the last group of a row is shorter when cols is not a multiple
 
     def dequantize(self) -> torch.Tensor:
-        rows, cols = self.codes.shape
-        q = self.codes.float().view(rows, -1, self.group_size)
-        w = q * self.scale.unsqueeze(-1) + self.minimum.unsqueeze(-1)
-        return w.view(rows, cols)
+        cols = self.codes.shape[1]
+        scale = self.scale.repeat_interleave(self.group_size, dim=1)[:, :cols]
+        minimum = self.minimum.repeat_interleave(self.group_size, dim=1)[:, :cols]
+        return self.codes.float() * scale + minimum
 
     @property
     def bits_per_weight(self) -> float:
-        """Code bits plus the fp16 scale and minimum spread over the group."""
-        return self.bits + 32.0 / self.group_size
+        """Code bits plus the fp16 scale and minimum of every group, per weight."""
+        return self.bits + 32.0 * self.scale.shape[1] / self.codes.shape[1]
 
 
 def _as_fp16(x: torch.Tensor) -> torch.Tensor:
@@ -94,17 +94,20 @@ def quantize_uniform(
     each kept only where it lowers the weighted error.
     """
     rows, cols = weight.shape
-    if cols % group_size:
-        raise ValueError(f"columns {cols} are not a multiple of the group size {group_size}")
     qmax = (1 << bits) - 1
-    wg = weight.detach().to(torch.float32).reshape(rows, cols // group_size, group_size)
-    if importance is None:
-        imp = torch.ones(1, cols // group_size, group_size)
-    else:
-        imp = importance.detach().to(torch.float32).reshape(1, cols // group_size, group_size)
-        # A column never seen active still matters a little: keep the objective positive definite.
-        imp = imp + 1e-8 * imp.mean().clamp_min(1e-30)
-    imp = imp.expand_as(wg)
+    w = weight.detach().to(torch.float32)
+    imp = torch.ones(cols) if importance is None else importance.detach().to(torch.float32)
+    # A column never seen active still matters a little: keep the objective positive definite.
+    imp = imp + 1e-8 * imp.mean().clamp_min(1e-30)
+    pad = -cols % group_size
+    if pad:
+        # A short last group: pad it with copies of its last column (inside its range, so min/max
+        # are unchanged) carrying zero importance (so the error is unchanged); codes are cut off.
+        w = torch.cat([w, w[:, -1:].expand(rows, pad)], 1)
+        imp = torch.cat([imp, torch.zeros(pad)])
+    n_groups = (cols + pad) // group_size
+    wg = w.reshape(rows, n_groups, group_size)
+    imp = imp.reshape(1, n_groups, group_size).expand_as(wg)
 
     lo0 = wg.amin(-1)
     hi0 = wg.amax(-1)
@@ -131,7 +134,7 @@ def quantize_uniform(
         best_min = torch.where(better, minimum, best_min)
         best_q = torch.where(better.unsqueeze(-1), q, best_q)
     return UniformGroups(
-        codes=best_q.reshape(rows, cols).to(torch.uint8),
+        codes=best_q.reshape(rows, cols + pad)[:, :cols].to(torch.uint8),
         scale=best_scale,
         minimum=best_min,
         bits=bits,

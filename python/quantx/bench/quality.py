@@ -126,15 +126,17 @@ def window_logprobs(model: torch.nn.Module, window: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, windows: torch.Tensor, reference: list[torch.Tensor] | None = None,
+def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: list[torch.Tensor] | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, float]:
-    """PPL of `model` and, given the reference model's window_logprobs, mean KLD(ref || model) and same-top-1 %."""
+    """PPL of `model` and, given the reference model's window_logprobs, mean KLD(ref || model) and same-top-1 %.
+
+    model=None scores the reference itself (no forward passes)."""
     first = windows.shape[1] // 2
     nll = kld = 0.0
     same = n = 0
     for w, window in enumerate(windows):
         targets = window[first + 1:]
-        lp = window_logprobs(model, window)
+        lp = reference[w] if model is None else window_logprobs(model, window)
         ref = reference[w] if reference is not None else lp
         nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
         n += targets.numel()
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_dir is not None and spec != "float":
             model.save_pretrained(args.save_dir / spec)
             tokenizer.save_pretrained(args.save_dir / spec)
-        sc = evaluate(model, windows, reference)
+        sc = evaluate(None if spec == "float" else model, windows, reference)
         del model
         r = MethodResult(spec, bpw, sc["ppl"], sc["kld"], sc["top1_pct"], seconds, rss, len(windows))
         results.append(r)
