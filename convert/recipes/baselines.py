@@ -55,6 +55,27 @@ def rtn(model, bits: int = 3, group_size: int = 64) -> QuantReport:
 
 
 @torch.no_grad()
+def searched_uniform(model, calib: CalibrationSet | None, bits: int = 3, group_size: int = 64,
+                     batch_size: int = 8) -> QuantReport:
+    """Round-to-nearest with the clipping/least-squares search of `quantize_uniform` per group:
+    weight-MSE without calibration, activation-weighted (E[x^2]) with it (float propagation)."""
+    t = time.perf_counter()
+    if calib is None:
+        for layer in decoder_layers(model):
+            for _, lin in _linears(layer):
+                lin.weight.data.copy_(quantize_uniform(lin.weight.data, bits, group_size).dequantize())
+    else:
+        for lc in stream_layers(model, calib, batch_size=batch_size, with_hessian=False, keep_samples=0,
+                                propagate="float"):
+            for name, lin in _linears(lc.layer):
+                q = quantize_uniform(lin.weight.data, bits, group_size, lc.stats[name].sq_mean)
+                lin.weight.data.copy_(q.dequantize())
+    tag = "wsearch" if calib is not None else "search"
+    return QuantReport(f"{tag}-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
+                       time.perf_counter() - t)
+
+
+@torch.no_grad()
 def awq(model, calib: CalibrationSet, bits: int = 3, group_size: int = 64, grid: int = 20,
         keep_samples: int = 8, batch_size: int = 8) -> QuantReport:
     """AWQ: per layer, search and fold scales, search clipping (not for q/k, as in the paper), then RTN.

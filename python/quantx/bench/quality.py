@@ -148,7 +148,11 @@ def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: li
 
 
 def parse_method(spec: str) -> tuple[str, int, int, dict]:
-    """'awq-g64' -> ('awq', 3, 64, {}); 'gptq-act-g64', 'gptq-clip-g64', 'rtn-w4-g128' also accepted."""
+    """'awq-g64' -> ('awq', 3, 64, {}); 'gptq-act-g64', 'gptq-clip-g64', 'rtn-w4-g128' also accepted.
+
+    rtn: plain min/max; search / wsearch: clipping + least-squares search of the group range,
+    weight-MSE / activation-weighted; awq, gptq: the papers' methods (gptq-clip: with the
+    weighted range search for each group's parameters)."""
     parts = spec.split("-")
     kind, bits, group, opts = parts[0], 3, 128, {}
     for p in parts[1:]:
@@ -162,7 +166,7 @@ def parse_method(spec: str) -> tuple[str, int, int, dict]:
             opts["clip_search"] = True
         else:
             raise SystemExit(f"unknown method option {p!r} in {spec!r}")
-    if kind not in ("float", "rtn", "awq", "gptq"):
+    if kind not in ("float", "rtn", "search", "wsearch", "awq", "gptq"):
         raise SystemExit(f"unknown method {kind!r}")
     return kind, bits, group, opts
 
@@ -174,11 +178,13 @@ def quantize_copy(base: torch.nn.Module, spec: str, calib: Callable[[], Calibrat
     model = copy.deepcopy(base)
     if kind == "float":
         return model, 32.0, 0.0, PeakRss.current() / 2**20
-    cal = calib() if kind in ("awq", "gptq") else None
+    cal = calib() if kind in ("wsearch", "awq", "gptq") else None
     with PeakRss() as rss:
         t = time.perf_counter()
         if kind == "rtn":
             rep = baselines.rtn(model, bits, group)
+        elif kind in ("search", "wsearch"):
+            rep = baselines.searched_uniform(model, cal, bits, group)
         elif kind == "awq":
             rep = baselines.awq(model, cal, bits, group, keep_samples=awq_search_samples)
         else:
