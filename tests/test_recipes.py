@@ -321,6 +321,7 @@ def test_critical_outlier_score():
 
 # ---- quality bench scoring -------------------------------------------------------------------
 
+@torch.no_grad()
 def test_quality_evaluate_against_cross_entropy():
     from quantx.bench.quality import evaluate, window_logprobs
     model = _tiny_llama(25)
