@@ -22,6 +22,7 @@ SUB_BLOCK = 32     # row granularity; one A8 activation block
 QX_ID_BASE = 0x51580000  # internal traits-table ids; never written to a file
 
 KEY_FORMAT_VERSION = "quantx.format_version"
+KEY_ACTIVATION = "quantx.activation"  # 8 (A8, int8 activations) or 16 (A16, float); read at load
 
 
 def tensor_key(name: str, field: str) -> str:
@@ -45,10 +46,10 @@ class QxType:
 
 QX_TYPES: dict[str, QxType] = {
     "QX3_U": QxType("QX3_U", QX_ID_BASE + 0, 3, 8, False, 12, tuple(range(-4, 4)), ()),
-    "QX3_C": QxType("QX3_C", QX_ID_BASE + 1, 3, 8, True, 12, (), (-102, -73, -44, -15, 15, 44, 73, 102)),
+    "QX3_C": QxType("QX3_C", QX_ID_BASE + 1, 3, 8, True, 12, (), (-127, -95, -64, -32, 0, 32, 64, 95)),
     "QX4_U": QxType("QX4_U", QX_ID_BASE + 2, 4, 16, False, 16, tuple(range(-8, 8)), ()),
     "QX4_C": QxType("QX4_C", QX_ID_BASE + 3, 4, 16, True, 16, (),
-                    (-102, -88, -75, -61, -48, -34, -20, -7, 7, 20, 34, 48, 61, 75, 88, 102)),
+                    (-127, -111, -95, -79, -64, -48, -32, -16, 0, 16, 32, 48, 64, 79, 95, 111)),
 }
 
 
@@ -100,11 +101,19 @@ def _group_view(w: np.ndarray) -> np.ndarray:
     return pad.reshape(rows, ng, GROUP_SIZE)
 
 
+def _group_signed_max(g: np.ndarray) -> np.ndarray:
+    """[rows, groups, G] -> [rows, groups]: the largest-magnitude value, sign kept (first on ties)."""
+    i = np.abs(g).argmax(axis=2)[..., None]
+    return np.take_along_axis(g, i, axis=2)[..., 0]
+
+
 def _normalised_by_group(w: np.ndarray) -> np.ndarray:
+    """Weights in the units of the RTN scale with T[k*] = -1: y = -w / xm, so each
+    group's largest-magnitude weight is at -1 and the rest in [-1, 1]."""
     g = _group_view(w)
-    am = np.abs(g).max(axis=2, keepdims=True)
+    xm = -_group_signed_max(g)[..., None]
     y = np.zeros_like(g)
-    np.divide(g, am, out=y, where=am != 0)
+    np.divide(g, xm, out=y, where=xm != 0)
     return y.reshape(w.shape[0], -1)[:, : w.shape[1]]
 
 
@@ -114,8 +123,9 @@ def _centroids_to_int8(c: np.ndarray) -> np.ndarray:
 
 
 def default_codebook(qtype: str | QxType, rows: int) -> np.ndarray:
-    """The codebook used when none is given (int8 [rows, K]): a symmetric grid
-    over +-0.8 of the group absmax; the same constant as the native side."""
+    """The codebook used when none is given (int8 [rows, K]): the U grid
+    scaled to -127 (exact zero; -127 takes each group's largest weight);
+    the same constant as the native side."""
     t = qx_type(qtype)
     if not t.row_codebook:
         raise ValueError(f"{t.name} has no codebook")
@@ -127,7 +137,13 @@ def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
     """Per-row codebook by weighted Lloyd (k-means) on group-normalised values,
     started from the default codebook. Each value is weighted by its group's
     absmax^2 (so the weight MSE is minimised) times the optional importance
-    ([rows, n] or [n], e.g. activation second moments)."""
+    ([rows, n] or [n], e.g. activation second moments).
+
+    Two entries stay pinned: -127, where the RTN scale puts each group's
+    largest weight (kept exact), and 0. Without an exact zero, small weights
+    at the model's few huge-activation input channels become large errors:
+    SmolLM2-135M wikitext perplexity was in the thousands with zero-free
+    codebooks that had LOWER weight MSE than the uniform grid."""
     t = qx_type(qtype)
     w = np.ascontiguousarray(w, dtype=np.float32)
     y = _normalised_by_group(w).astype(np.float64)
@@ -143,21 +159,20 @@ def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
         wsum = (onehot * imp[:, :, None]).sum(axis=1)
         ysum = (onehot * (imp * y)[:, :, None]).sum(axis=1)
         c = np.where(wsum > 0, ysum / np.where(wsum > 0, wsum, 1), c)
+        c[:, 0], c[:, t.table_size // 2] = -1.0, 0.0
     return _centroids_to_int8(np.sort(c, axis=1).astype(np.float32))
 
 
 def rtn_scales(w: np.ndarray, qtype: str | QxType, tables: np.ndarray) -> np.ndarray:
-    """Group scales (float16 [rows, groups]) of the spec's RTN rule.
-    U: the group's largest-magnitude weight (sign kept) maps to the grid's
-    long end table[0] = -2^(bits-1). C: group absmax / 127 (codebook entries
-    are in units of 1/127 of the group absmax)."""
-    t = qx_type(qtype)
+    """Group scales (float16 [rows, groups]) of the spec's RTN rule: the
+    group's largest-magnitude weight xm (sign kept) maps exactly onto the
+    table's largest-magnitude entry T[k*] (first on ties): d = xm / T[k*]."""
     g = _group_view(np.ascontiguousarray(w, dtype=np.float32))
-    if not t.row_codebook:
-        i = np.abs(g).argmax(axis=2)[..., None]
-        d = np.take_along_axis(g, i, axis=2)[..., 0] / np.float32(t.uniform_table[0])
-    else:
-        d = np.abs(g).max(axis=2) / np.float32(127)
+    tab = np.asarray(tables).astype(np.int32)
+    kmax = np.abs(tab).argmax(axis=1)
+    tk = tab[np.arange(tab.shape[0]), kmax].astype(np.float32)[:, None]
+    d = np.zeros(g.shape[:2], dtype=np.float32)
+    np.divide(_group_signed_max(g), tk, out=d, where=tk != 0)
     return np.clip(d, -65504, 65504).astype(np.float16)
 
 
@@ -359,3 +374,70 @@ def read_quantx_tensors(reader: Any) -> dict[str, QuantxTensorInfo]:
             raise ValueError(f"{ti.name}: {data.size} bytes, expected {rows} x {rb}")
         out[ti.name] = QuantxTensorInfo(ti.name, t, tuple(reversed(ne)), data.reshape(rows, rb))
     return out
+
+
+# --- converter plug-in (convert/outtypes.py looks up `outtypes()`) ----------
+
+def _outtype_classes() -> Any:
+    """Defined lazily: outtypes.py imports gguf and the converter package."""
+    import gguf
+
+    from .outtypes import Storage, encode_standard
+
+    @dataclass(frozen=True)
+    class QxStorage(Storage):
+        qx_name: str = ""
+
+    @dataclass(frozen=True)
+    class QuantxOuttype:
+        """Every 2-D+ weight whose rows are a multiple of 32 becomes `qtype`
+        (an I8 byte tensor + quantx.* metadata); 1-D tensors stay F32; the
+        token embedding is stored as Q8_0 (it is read by row lookup, and the
+        runtime's embedding path takes ggml types)."""
+        name: str
+        qtype: str
+        file_type: Any = gguf.LlamaFileType.GUESSED
+        lloyd_iters: int = 8
+        activation: int = 8  # the file's activation path: 8 (A8) or 16 (A16)
+
+        def plan(self, spec: Any) -> Storage:
+            Qt = gguf.GGMLQuantizationType
+            shape = tuple(int(s) for s in spec.shape)
+            if len(shape) <= 1:
+                return Storage.standard(shape, Qt.F32)
+            n = shape[-1]
+            if n % SUB_BLOCK:
+                return Storage.standard(shape, Qt.F16)
+            if spec.role == "token_embd":
+                return Storage.standard(shape, Qt.Q8_0)
+            rows = int(np.prod(shape[:-1]))
+            rb = row_size(self.qtype, n)
+            return QxStorage(Qt.I8, (rows, rb), rows * rb, self.qtype)
+
+        def add_metadata(self, writer: Any, plans: list[tuple[Any, Storage]]) -> None:
+            qx_plans = [(s, st) for s, st in plans if isinstance(st, QxStorage)]
+            if qx_plans and not any(KEY_FORMAT_VERSION in kv for kv in writer.kv_data):
+                writer.add_uint32(KEY_FORMAT_VERSION, FORMAT_VERSION)
+            if qx_plans:
+                if self.activation not in (8, 16):
+                    raise ValueError(f"activation must be 8 or 16, not {self.activation}")
+                writer.add_uint32(KEY_ACTIVATION, self.activation)
+            for spec, st in qx_plans:
+                writer.add_string(tensor_key(spec.gguf_name, "type"), st.qx_name)
+                writer.add_array(tensor_key(spec.gguf_name, "shape"), [int(s) for s in reversed(spec.shape)])
+                writer.add_uint32(tensor_key(spec.gguf_name, "group_size"), GROUP_SIZE)
+
+        def encode(self, spec: Any, data: np.ndarray, storage: Storage) -> np.ndarray:
+            if not isinstance(storage, QxStorage):
+                return encode_standard(data, storage.ggml_type)
+            packed, _ = quantize_tensor(data, storage.qx_name, lloyd_iters=self.lloyd_iters)
+            return packed.view(np.int8)
+
+    return QxStorage, QuantxOuttype
+
+
+def outtypes() -> dict[str, Any]:
+    """Converter outtypes `qx3_u`, `qx3_c`, `qx4_u`, `qx4_c` (one format for all weights;
+    per-layer recipes are the recipes work)."""
+    _, QuantxOuttype = _outtype_classes()
+    return {name.lower(): (lambda name=name: QuantxOuttype(name.lower(), name)) for name in QX_TYPES}

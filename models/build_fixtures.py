@@ -114,7 +114,11 @@ def _write_smollm2_tokenizer(tok_src: Path, dst: Path, chat_template: str) -> No
         "eos_token": "<|im_end|>",
         "model_max_length": 8192,
         "pad_token": "<|im_end|>",
-        "tokenizer_class": "GPT2Tokenizer",
+        # The Hub file says GPT2Tokenizer, which transformers<5 loaded as the fast tokenizer
+        # built from tokenizer.json. transformers 5's GPT2Tokenizer rebuilds its own
+        # pre-tokenizer instead (it then keeps " ½" whole where Digits splits "½" off), so
+        # the generic fast class is named here to keep the original's behaviour.
+        "tokenizer_class": "PreTrainedTokenizerFast",
         "unk_token": "<|endoftext|>",
         "vocab_size": len(tj["model"]["vocab"]),
     }
@@ -264,7 +268,8 @@ def tiny_dir(name: str, tokenizer_src: Path, cache: Path = DEFAULT_CACHE) -> Pat
 
 
 def build_tiny_spm(text_path: Path, out: Path) -> Path:
-    """A Llama-2-style checkpoint: SentencePiece BPE with byte fallback, BOS added."""
+    """A Llama-2-style checkpoint: SentencePiece BPE with byte fallback, BOS added, and
+    Llama 2's normalizer settings (identity, whitespace kept, digits split)."""
     import sentencepiece as spm
 
     dst = out / "tiny-llama-spm"
@@ -272,6 +277,8 @@ def build_tiny_spm(text_path: Path, out: Path) -> Path:
     spm.SentencePieceTrainer.train(
         input=str(text_path), model_prefix=str(dst / "tokenizer"), vocab_size=1000, model_type="bpe",
         byte_fallback=True, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=True,
+        split_digits=True, allow_whitespace_only_pieces=True,
         input_sentence_size=20000, shuffle_input_sentence=False, num_threads=1, minloglevel=2)
     (dst / "tokenizer.vocab").unlink()
     cfg = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",

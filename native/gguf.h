@@ -29,6 +29,10 @@ enum class GgufType : uint32_t {
 // "uint32", "string", "array", ...; "type N" for ids outside the spec.
 std::string gguf_type_name(uint32_t type);
 
+// ggml's name of a tensor type id ("Q4_K", "I8"); nullptr for ids ggml does
+// not define. (Whether the runtime computes with it: type_traits().)
+const char* ggml_type_name(uint32_t type_id);
+
 // One metadata value. Scalars are widened (integers to int64/uint64, floats
 // to double); arrays keep their element type and hold values in `arr`.
 struct GgufValue {
@@ -52,6 +56,8 @@ struct GgufTensor {
     int64_t ne[4] = {1, 1, 1, 1};       // ne[0] = row length (ggml order)
     uint64_t offset = 0;                // relative to the data section
     const uint8_t* data = nullptr;      // into the mapping
+    // Bytes of data, known for the runtime's types and every published ggml
+    // type (I8, I32, IQ*, ...); 0 only for type ids neither knows.
     size_t nbytes = 0;
     int64_t nelements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     int64_t nrows() const { return ne[1] * ne[2] * ne[3]; }

@@ -290,9 +290,9 @@ private:
                                  t.offset, a));
             }
             t.type = type_traits(t.type_id);
-            uint64_t nbytes = 0;
-            if (t.type) nbytes = data_size(t, ctx);
-            // A tensor of unknown type has unknown size; only its start is checked.
+            // A tensor of unknown size (an id neither the runtime nor ggml
+            // defines) has only its start checked.
+            const uint64_t nbytes = data_size(t, ctx);
             if (out_.data_offset > size_ || t.offset > avail || nbytes > avail - t.offset) {
                 throw Error(strf("%s data extends past end of file (data section offset %zu + tensor offset %" PRIu64
                                  " + %" PRIu64 " bytes > file size %zu)",
@@ -303,20 +303,31 @@ private:
         }
     }
 
-    // Bytes of t's data, or an error when they cannot all be in the file.
+    // Bytes of t's data (0 if its type is unknown), or a value past the end
+    // of the file when they cannot all be in it.
     uint64_t data_size(const GgufTensor& t, const std::string& ctx) const {
-        const TypeTraits& tt = *t.type;
-        if (tt.block_size <= 0 || t.ne[0] % tt.block_size != 0) {
-            throw Error(strf("%s row length %" PRId64 " is not a multiple of the %s block size %d", ctx.c_str(),
-                             t.ne[0], tt.name, (int)tt.block_size));
+        const GgmlStorage* storage = t.type ? nullptr : ggml_storage(t.type_id);
+        if (!t.type && !storage) return 0;
+        const int64_t block = t.type ? t.type->block_size : storage->block_size;
+        const char* name = t.type ? t.type->name : storage->name;
+        if (block <= 0 || t.ne[0] % block != 0) {
+            throw Error(strf("%s row length %" PRId64 " is not a multiple of the %s block size %" PRId64, ctx.c_str(),
+                             t.ne[0], name, block));
         }
-        // Every format stores at least one bit per element, so more than
-        // 8 x file size elements cannot be there; this also keeps row_size()
-        // far from overflow for rows of absurd length.
         const uint64_t past_eof = (uint64_t)size_ + 1;
-        if ((uint64_t)t.nelements() / 8 > size_) return past_eof;
+        uint64_t row = 0;
+        if (t.type) {
+            // Every format stores at least one bit per element, so more than
+            // 8 x file size elements cannot be there; this also keeps
+            // row_size() (which may be a format's own function) far from
+            // overflow for rows of absurd length.
+            if ((uint64_t)t.nelements() / 8 > size_) return past_eof;
+            row = t.type->row_size(t.ne[0]);
+        } else if (__builtin_mul_overflow((uint64_t)(t.ne[0] / block), (uint64_t)storage->type_size, &row)) {
+            return past_eof;
+        }
         uint64_t nbytes = 0;
-        if (__builtin_mul_overflow((uint64_t)tt.row_size(t.ne[0]), (uint64_t)t.nrows(), &nbytes)) return past_eof;
+        if (__builtin_mul_overflow(row, (uint64_t)t.nrows(), &nbytes)) return past_eof;
         return nbytes;
     }
 

@@ -14,6 +14,16 @@ struct GgufParser {
     static void parse(GgufFile& f);
 };
 
+// Storage size of a published ggml type (gguf_storage.cpp); nullptr for
+// ids ggml does not define.
+struct GgmlStorage {
+    uint32_t id;
+    const char* name;
+    int32_t block_size;  // elements per block
+    int32_t type_size;   // bytes per block
+};
+const GgmlStorage* ggml_storage(uint32_t type_id);
+
 // Text from a file or a path, made safe for an error message: valid UTF-8
 // is kept, control characters and invalid bytes become \xNN (messages go to
 // terminals and must decode as UTF-8 in Python), and after max_bytes input

@@ -143,10 +143,12 @@ void Model::load_weights(int act_override) {
     const GgufFile& f = *file_;
     const int64_t d = hp_.n_embd, q_dim = hp_.n_head * hp_.head_dim, kv_dim = hp_.n_head_kv * hp_.head_dim;
 
-    const GgufTensor& te = require_tensor(f, "token_embd.weight");
-    if (te.n_dims != 2 || te.ne[0] != d || te.ne[1] < 1 || te.ne[1] > (1 << 24))
-        throw Error("tensor 'token_embd.weight' has shape " + shape_str(te) + ", expected [" + std::to_string(d) +
-                    ", n_vocab]");
+    // The vocabulary size comes from the embedding's logical shape (a QuantX
+    // tensor's stored shape is its byte layout).
+    const QxTensorView te = resolve_tensor(f, require_tensor(f, "token_embd.weight"));
+    if (te.ne[0] != d || te.ne[1] < 1 || te.ne[1] > (1 << 24) || te.ne[2] != 1 || te.ne[3] != 1)
+        throw Error("tensor 'token_embd.weight' has shape [" + std::to_string(te.ne[0]) + ", " +
+                    std::to_string(te.ne[1]) + "], expected [" + std::to_string(d) + ", n_vocab]");
     hp_.n_vocab = te.ne[1];
     tok_embd_ = make_weight(f, "token_embd.weight", d, hp_.n_vocab, act_override);
     output_ = f.find_tensor("output.weight") ? make_weight(f, "output.weight", d, hp_.n_vocab, act_override)

@@ -36,7 +36,14 @@ std::string qx_tensor_key(const std::string& tensor, const char* field) {
     return "quantx.tensor." + tensor + "." + field;
 }
 
-bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out) {
+bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxResolvedTensor* out) {
+    const uint64_t start = (uint64_t)file.data_offset() + t.offset;
+    const size_t avail = start <= file.file_size() ? (size_t)(file.file_size() - start) : 0;
+    return qx_resolve_tensor(file.metadata(), t, avail, out);
+}
+
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, size_t bytes_available,
+                       QxResolvedTensor* out) {
     const std::string& name = t.name;
     if (t.type_id >= QX_ID_BASE && t.type_id < QX_ID_END)
         throw Error("tensor '" + name + "' has internal QuantX type id " + std::to_string(t.type_id) +
@@ -84,9 +91,13 @@ bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTen
         throw Error(where + "stored shape [" + std::to_string(t.ne[0]) + ", " + std::to_string(t.nrows()) +
                     "] does not match " + f->name + " rows: expected [" + std::to_string(v.row_bytes) + ", " +
                     std::to_string(rows) + "]");
-    if (t.nbytes != v.row_bytes * (size_t)rows)
-        throw Error(where + "has " + std::to_string(t.nbytes) + " bytes, expected " +
-                    std::to_string(v.row_bytes * (size_t)rows));
+    const size_t expected = v.row_bytes * (size_t)rows;  // < 2^40 rows x row_size(< 2^32): no overflow
+    // The reader sizes tensors only of types in the runtime's table; when it did, it must agree.
+    if (t.nbytes != 0 && t.nbytes != expected)
+        throw Error(where + "has " + std::to_string(t.nbytes) + " bytes, expected " + std::to_string(expected));
+    if (expected > bytes_available)
+        throw Error(where + "needs " + std::to_string(expected) + " bytes but the file holds only " +
+                    std::to_string(bytes_available) + " from its start");
     if (!t.data) throw Error(where + "has no data");
     v.data = t.data;
     *out = v;

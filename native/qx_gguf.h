@@ -32,13 +32,15 @@ std::string qx_tensor_key(const std::string& tensor, const char* field);
 // If t is a QuantX tensor (its quantx.tensor.<name>.type key exists), fill
 // *out and return true after validating everything (version, type name,
 // storage type I8, shape, group size, row bytes == row_size(ne[0]), byte
-// count); return false for an ordinary tensor. Throws qx::Error naming the
-// tensor and the problem, including for a tensor whose stored type id is an
-// internal QuantX id.
-bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, QxResolvedTensor* out);
+// count, and that the bytes lie within the file: bytes_available is what
+// the file holds from t.data on, because the GGUF reader does not size I8
+// tensors itself); return false for an ordinary tensor. Throws qx::Error
+// naming the tensor and the problem, including for a tensor whose stored
+// type id is an internal QuantX id.
+bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTensor& t, size_t bytes_available,
+                       QxResolvedTensor* out);
 
-inline bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxResolvedTensor* out) {
-    return qx_resolve_tensor(file.metadata(), t, out);
-}
+// The loader's entry point: bytes_available from the file's size and layout.
+bool qx_resolve_tensor(const GgufFile& file, const GgufTensor& t, QxResolvedTensor* out);
 
 }  // namespace qx

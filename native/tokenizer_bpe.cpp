@@ -15,11 +15,14 @@ namespace {
 
 struct ByteMap {
     std::array<uint32_t, 256> to_cp{};
+    std::array<int16_t, 324> to_byte{};  // images are U+0021..U+00FF and U+0100..U+0143
     ByteMap() {
+        to_byte.fill(-1);
         uint32_t next = 256;
         for (int b = 0; b < 256; ++b) {
             const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
             to_cp[b] = printable ? static_cast<uint32_t>(b) : next++;
+            to_byte[to_cp[b]] = static_cast<int16_t>(b);
         }
     }
 };
@@ -33,13 +36,8 @@ const ByteMap& byte_map() {
 uint32_t gpt2_byte_to_codepoint(uint8_t b) { return byte_map().to_cp[b]; }
 
 int gpt2_codepoint_to_byte(uint32_t cp) {
-    if (cp < 256) {
-        return byte_map().to_cp[cp] == cp ? static_cast<int>(cp) : -1;
-    }
-    if (cp >= 256 + 68) return -1;  // 68 bytes are remapped to U+0100..U+0143
-    for (int b = 0; b < 256; ++b)
-        if (byte_map().to_cp[b] == cp) return b;
-    return -1;
+    const auto& m = byte_map().to_byte;
+    return cp < m.size() ? m[cp] : -1;
 }
 
 namespace {

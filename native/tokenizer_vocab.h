@@ -13,6 +13,9 @@ namespace qx {
 
 class VocabTokenizer : public Tokenizer {
 public:
+    VocabTokenizer(const VocabTokenizer&) = delete;  // tokens_ refers into spec_
+    VocabTokenizer& operator=(const VocabTokenizer&) = delete;
+
     std::vector<int32_t> encode(const std::string& text, bool add_special,
                                 bool parse_special) const override;
     std::string decode(const std::vector<int32_t>& ids, bool render_special) const override;

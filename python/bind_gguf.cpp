@@ -85,12 +85,14 @@ py::list tensor_list(const qx::GgufFile& f) {
         d["name"] = text_or_bytes(t.name);
         d["type_id"] = t.type_id;
         d["type_name"] = t.type ? py::object(py::str(t.type->name)) : py::object(py::none());
+        const char* ggml_name = qx::ggml_type_name(t.type_id);
+        d["ggml_type_name"] = ggml_name ? py::object(py::str(ggml_name)) : py::object(py::none());
         py::list shape;
         for (int i = 0; i < t.n_dims; ++i) shape.append(t.ne[i]);
         d["shape"] = shape;
         d["offset"] = t.offset;
-        // Unknown types have no computable size.
-        d["nbytes"] = t.type ? py::object(py::int_(t.nbytes)) : py::object(py::none());
+        // Type ids neither ggml nor the runtime defines have no computable size.
+        d["nbytes"] = t.nbytes ? py::object(py::int_(t.nbytes)) : py::object(py::none());
         out.append(d);
     }
     return out;
@@ -142,16 +144,17 @@ void bind_gguf(py::module_& m) {
                  return out;
              })
         .def_property_readonly("tensors", [](const PyGgufFile& g) { return tensor_list(*g.file); },
-                               "Tensor infos in file order: name, type_id, type_name (None if the runtime "
-                               "does not know the type), shape (ggml order, ne[0] first), offset, nbytes.")
+                               "Tensor infos in file order: name, type_id, type_name (None if the runtime does not "
+                               "compute with the type), ggml_type_name (None if ggml does not define the id), "
+                               "shape (ggml order, ne[0] first), offset, nbytes (None if the size is unknown).")
         .def(
             "tensor_bytes",
             [](const PyGgufFile& g, const std::string& name) {
                 const qx::GgufTensor* t = g.file->find_tensor(name);
                 if (!t) throw py::key_error("no tensor named '" + name + "'");
-                if (!t->type) {
+                if (t->nbytes == 0) {
                     throw qx::Error("tensor '" + name + "' has type id " + std::to_string(t->type_id) +
-                                    ", unknown to the runtime: its size cannot be computed");
+                                    ", unknown to ggml and the runtime: its size cannot be computed");
                 }
                 return py::memoryview(py::cast(TensorBuffer{g.file, t->data, t->nbytes}));
             },

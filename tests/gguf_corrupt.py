@@ -175,7 +175,20 @@ def write_seed_corpus(directory: Path) -> list[Path]:
                               extra_kvs=[enc_u32_kv("general.alignment", 16)])
     raw.alignment = 16
     out.append(raw.write(directory / "q8_align16.bin"))
+    out.append(write_quantx_tensor_file(directory / "quantx_qx3u.bin"))
     return out
+
+
+def write_quantx_tensor_file(path: Path) -> Path:
+    """One QX3_U tensor stored as I8 with its quantx.* metadata (the converter's layout)."""
+    from quantx.convert import qxformats
+
+    w = GGUFWriter(str(path), "llama")
+    rng = np.random.default_rng(1)
+    packed, _ = qxformats.quantize_tensor(rng.standard_normal((2, 128)).astype(np.float32), "QX3_U")
+    qxformats.write_quantx_tensor(w, "blk.0.attn_q.weight", packed, "QX3_U", (2, 128))
+    finish(w)
+    return path
 
 
 if __name__ == "__main__":

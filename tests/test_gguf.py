@@ -61,14 +61,12 @@ def assert_same_as_reader(g: Any, path: Path) -> GGUFReader:
         assert t["type_id"] == int(rt.tensor_type)
         assert t["shape"] == [int(x) for x in rt.shape]
         assert g.data_offset + t["offset"] == rt.data_offset
-        if t["type_name"] is None:  # a ggml type the runtime does not compute with
-            assert t["nbytes"] is None
-            with pytest.raises(QuantxError, match=f"type id {int(rt.tensor_type)}"):
-                g.tensor_bytes(t["name"])
-        else:
-            assert t["type_name"] == rt.tensor_type.name
-            assert t["nbytes"] == rt.n_bytes
-            assert bytes(g.tensor_bytes(t["name"])) == rt.data.tobytes()
+        assert t["ggml_type_name"] == rt.tensor_type.name
+        # type_name is None for ggml types the runtime does not compute with;
+        # their size is still known and bounds-checked.
+        assert t["type_name"] in (None, rt.tensor_type.name)
+        assert t["nbytes"] == rt.n_bytes
+        assert bytes(g.tensor_bytes(t["name"])) == rt.data.tobytes()
     return r
 
 
@@ -93,6 +91,7 @@ def test_all_value_types_and_tensors_match_gguf_reader(all_kinds: Path) -> None:
     assert by_name["t.f32_4d"]["shape"] == [2, 3, 1, 2]
     assert by_name["t.q4_1"]["shape"] == [64, 4] and by_name["t.q4_1"]["nbytes"] == 4 * 2 * 20
     assert by_name["t.f32"]["type_name"] == "F32"
+    assert by_name["t.i32"]["ggml_type_name"] == "I32" and by_name["t.i32"]["nbytes"] == 28
     assert len(r.tensors) == 8
 
 
@@ -341,12 +340,36 @@ def test_unknown_tensor_type_is_listed_without_a_type(tmp_path: Path) -> None:
     p = gc.minimal_tensor_file([4, 4], type_id=99).write(tmp_path / "u.gguf")
     g = GgufFile(p)
     (t,) = g.tensors
-    assert (t["name"], t["type_id"], t["type_name"], t["shape"], t["nbytes"]) == ("w", 99, None, [4, 4], None)
-    with pytest.raises(QuantxError, match="tensor 'w' has type id 99, unknown to the runtime"):
+    assert (t["name"], t["type_id"], t["type_name"], t["ggml_type_name"], t["shape"], t["nbytes"]) == (
+        "w", 99, None, None, [4, 4], None)
+    with pytest.raises(QuantxError, match="tensor 'w' has type id 99, unknown to ggml and the runtime"):
         g.tensor_bytes("w")
     # Its size is unknown, but where it starts is still checked.
     p = gc.minimal_tensor_file([4], type_id=99, offset=2**40).write(tmp_path / "u2.gguf")
     with pytest.raises(QuantxError, match="tensor 'w' data extends past end of file"):
+        GgufFile(p)
+
+
+@pytest.mark.parametrize("type_id,ne,nbytes", [
+    (GGMLQuantizationType.I8, [7, 3], 21),          # QuantX tensors are stored as I8
+    (GGMLQuantizationType.I64, [2, 2], 32),
+    (GGMLQuantizationType.IQ4_XS, [256, 1], 136),
+    (GGMLQuantizationType.MXFP4, [64], 34),
+])
+def test_ggml_types_outside_the_runtime_are_sized_and_bounds_checked(
+        tmp_path: Path, type_id: int, ne: list[int], nbytes: int) -> None:
+    fits = gc.minimal_tensor_file(ne, type_id=type_id, data=bytes(range(nbytes))).write(tmp_path / "ok.gguf")
+    t = GgufFile(fits).tensors[0]
+    assert (t["ggml_type_name"], t["nbytes"]) == (GGMLQuantizationType(type_id).name, nbytes)
+    assert bytes(GgufFile(fits).tensor_bytes("w")) == bytes(range(nbytes))
+    short = gc.minimal_tensor_file(ne, type_id=type_id, data=bytes(nbytes - 1)).write(tmp_path / "short.gguf")
+    with pytest.raises(QuantxError, match="tensor 'w' data extends past end of file"):
+        GgufFile(short)
+
+
+def test_block_size_of_a_ggml_type_outside_the_runtime(tmp_path: Path) -> None:
+    p = gc.minimal_tensor_file([100, 2], type_id=GGMLQuantizationType.IQ2_XS, data=bytes(200)).write(tmp_path / "b.gguf")
+    with pytest.raises(QuantxError, match="tensor 'w' row length 100 is not a multiple of the IQ2_XS block size 256"):
         GgufFile(p)
 
 

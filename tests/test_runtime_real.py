@@ -58,16 +58,31 @@ def test_greedy_generation_is_deterministic(q41_model: quantx.Model) -> None:
     assert a == b and len(a) > 10
 
 
-def test_logits_agree_with_transformers(q41_model: quantx.Model, hf_model, wikitext_path: Path) -> None:
+@pytest.fixture(scope="module")
+def first_window(q41_model: quantx.Model, wikitext_path: Path) -> list[int]:
     ids = q41_model.tokenize(wikitext_path.read_text(encoding="utf-8")[:20000])[:512]
     assert len(ids) == 512
-    q41_model.reset()
-    got = q41_model.eval(ids)
-    ref = hf_logits(hf_model, ids)
-    kl, top1 = kl_and_top1(ref, got)
-    print(f"Q4_1 runtime vs transformers (float): top-1 {top1 * 100:.2f}%, mean KL {kl:.2e}")
+    return ids
+
+
+def test_logits_agree_with_transformers_float_activations(smollm2_q41: Path, hf_model, first_window) -> None:
+    """act=16: the weights' exact values times float activations, as transformers computes."""
+    m = quantx.Model(smollm2_q41, n_ctx=1024, act=16)
+    kl, top1 = kl_and_top1(hf_logits(hf_model, first_window), m.eval(first_window))
+    print(f"Q4_1 A16 vs transformers (float): top-1 {top1 * 100:.2f}%, mean KL {kl:.2e}")
     assert top1 >= 0.99
     assert kl <= 1e-3
+
+
+def test_logits_agree_with_transformers_int8_activations(q41_model: quantx.Model, hf_model, first_window) -> None:
+    """The default path quantizes activations to int8 per 32 values, as llama.cpp does
+    (llama.cpp itself measures mean KL 2.6e-3, top-1 96.9% on this window); this
+    bounds the error that adds, which a kernel bug would exceed by orders of magnitude."""
+    q41_model.reset()
+    kl, top1 = kl_and_top1(hf_logits(hf_model, first_window), q41_model.eval(first_window))
+    print(f"Q4_1 A8 vs transformers (float): top-1 {top1 * 100:.2f}%, mean KL {kl:.2e}")
+    assert top1 >= 0.95
+    assert kl <= 5e-3
 
 
 def test_kv_cache_continuation_matches_one_pass(q41_model: quantx.Model) -> None:
@@ -81,9 +96,11 @@ def test_kv_cache_continuation_matches_one_pass(q41_model: quantx.Model) -> None
     np.testing.assert_allclose(stepped, whole, rtol=0, atol=2e-3 * np.abs(whole).max())
 
 
-def test_perplexity_matches_transformers(q41_model: quantx.Model, hf_model, wikitext_path: Path) -> None:
+@pytest.mark.parametrize("act", [16, 8])
+def test_perplexity_matches_transformers(smollm2_q41: Path, hf_model, wikitext_path: Path, act: int) -> None:
     text = wikitext_path.read_text(encoding="utf-8")
     chunks = 4
+    q41_model = quantx.Model(smollm2_q41, n_ctx=512, act=act)
     rep = q41_model.perplexity(text, ctx=512, chunks=chunks)
     from quantx.perplexity import windows
 
@@ -92,9 +109,11 @@ def test_perplexity_matches_transformers(q41_model: quantx.Model, hf_model, wiki
         lp = _log_softmax(hf_logits(hf_model, w)[256:-1])
         nll.append(-lp[np.arange(255), w[257:]])
     ref_ppl = math.exp(float(np.concatenate(nll).mean()))
-    print(f"PPL over {chunks} windows: quantx {rep.ppl:.4f}, transformers {ref_ppl:.4f}")
+    print(f"PPL over {chunks} windows: quantx (A{act}) {rep.ppl:.4f}, transformers {ref_ppl:.4f}")
     assert rep.tokens_scored == chunks * 255
-    assert abs(rep.ppl - ref_ppl) / ref_ppl < 0.005
+    # Float activations reproduce transformers; int8 activations (the default,
+    # as in llama.cpp) shift PPL by about 0.6% on these windows.
+    assert abs(rep.ppl - ref_ppl) / ref_ppl < (0.005 if act == 16 else 0.015)
 
 
 def test_perplexity_cli_json(smollm2_q41: Path, wikitext_path: Path) -> None:

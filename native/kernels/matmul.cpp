@@ -5,11 +5,12 @@
 // the weights are read from memory once per call however many tokens there
 // are (activations for a few hundred tokens stay in L2).
 //
-// A token's results are bit-identical whatever the batch it comes in (one
-// token, a prompt in one piece or in several): every path computes each
-// (row, token) with the same operations in the same order. With 8-bit
-// activations this matters beyond the last bit: a rounding flip in one layer
-// moves a quantized activation by a whole step in the next.
+// With 8-bit activations a token's results are bit-identical whatever the
+// batch it comes in (one token, a prompt in one piece or in several): every
+// path computes each (row, token) with the same operations in the same
+// order. This matters beyond the last bit: a rounding flip in one layer
+// moves a quantized activation by a whole step in the next. With float
+// activations batches may differ from single tokens in float rounding only.
 #include "matmul.h"
 
 #include <algorithm>
@@ -119,14 +120,15 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
     const float* xf = x.f32;
     const int64_t ld = x.ld_f32;
     const bool float_weights = w.type->id == GGML_F32 || w.type->id == GGML_F16 || w.type->id == GGML_BF16;
-    if (float_weights) {
+    if (float_weights || nt == 1) {
         const DotA16Fn fn = select_dot_a16(*w.type, isa);
         tiled(r0, r1, nt, [&](int64_t r, int64_t t) { return fn(n, base + r * rb, xf + t * ld); }, y, ldy);
         return;
     }
-    // Quantized weights with float activations: decode each weight row once
-    // into a per-thread buffer, then run plain float dots over the tokens.
-    // Done the same way for one token, so results do not depend on batching.
+    // Quantized weights against several float rows: decode each weight row
+    // once into a per-thread buffer, then run plain float dots over the tokens.
+    // (Differs from the one-token dot_a16 path only in float rounding, which
+    // float activations do not amplify.)
     const DotA16Fn fdot = select_dot_a16(*type_traits(GGML_F32), isa);
     thread_local std::vector<float> row;
     if ((int64_t)row.size() < n) row.resize((size_t)n);

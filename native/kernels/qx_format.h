@@ -33,9 +33,10 @@ struct QxFormat {
     bool row_codebook;     // table stored at the start of every row (C) or fixed (U)
     int sub_bytes;         // bytes of codes per 32-element sub-block
     int8_t uniform_table[16];  // the fixed table of U types
-    // C types: the codebook used when none is given, a symmetric grid over
-    // +-0.8 of the group absmax (entries are in units of absmax / 127);
-    // qxformats.fit_codebook starts its Lloyd iterations from it.
+    // C types: the codebook used when none is given: the U grid scaled to
+    // -127 (rint(127 (k - K/2) / (K/2))), so it has an exact zero (weights
+    // near 0 at high-magnitude activation channels must stay near 0) and its
+    // -127 end takes each group's largest weight; fit_codebook starts here.
     int8_t default_codebook[16];
 };
 
@@ -44,9 +45,9 @@ struct QxFormat {
 // lands on the long side.
 constexpr QxFormat kQxFormats[4] = {
     {QX3_U, "QX3_U", 3, 8, false, 12, {-4, -3, -2, -1, 0, 1, 2, 3}, {0}},
-    {QX3_C, "QX3_C", 3, 8, true, 12, {0}, {-102, -73, -44, -15, 15, 44, 73, 102}},
+    {QX3_C, "QX3_C", 3, 8, true, 12, {0}, {-127, -95, -64, -32, 0, 32, 64, 95}},
     {QX4_U, "QX4_U", 4, 16, false, 16, {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7}, {0}},
-    {QX4_C, "QX4_C", 4, 16, true, 16, {0}, {-102, -88, -75, -61, -48, -34, -20, -7, 7, 20, 34, 48, 61, 75, 88, 102}},
+    {QX4_C, "QX4_C", 4, 16, true, 16, {0}, {-127, -111, -95, -79, -64, -48, -32, -16, 0, 16, 32, 48, 64, 79, 95, 111}},
 };
 
 inline const QxFormat* qx_format(uint32_t id) {

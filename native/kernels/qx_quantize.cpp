@@ -11,12 +11,6 @@ namespace qx {
 
 namespace {
 
-float group_absmax(const float* x, int64_t len) {
-    float m = 0.0f;
-    for (int64_t i = 0; i < len; ++i) m = std::max(m, std::fabs(x[i]));
-    return m;
-}
-
 // The group's value of largest magnitude, keeping its sign (first one on ties).
 float group_signed_max(const float* x, int64_t len) {
     float m = 0.0f, best = 0.0f;
@@ -29,15 +23,15 @@ float group_signed_max(const float* x, int64_t len) {
     return best;
 }
 
-uint16_t rtn_scale(const QxFormat& f, const float* xg, int64_t len) {
-    float d;
-    if (!f.row_codebook) {
-        // Largest-magnitude weight onto the long end of the grid (-2^(bits-1)).
-        d = group_signed_max(xg, len) / (float)f.uniform_table[0];
-    } else {
-        // Codebook entries are in units of 1/127 of the group absmax.
-        d = group_absmax(xg, len) / 127.0f;
-    }
+// The group's largest-magnitude weight (sign kept) maps exactly onto the
+// table's largest-magnitude entry (first on ties): d = xm / T[k*]. For the U
+// grids T[k*] = -2^(bits-1); a signed scale lets an asymmetric table put its
+// long side wherever the group's extreme is.
+uint16_t rtn_scale(const int8_t* table, int table_size, const float* xg, int64_t len) {
+    int kmax = 0;
+    for (int k = 1; k < table_size; ++k)
+        if (std::abs((int)table[k]) > std::abs((int)table[kmax])) kmax = k;
+    const float d = table[kmax] == 0 ? 0.0f : group_signed_max(xg, len) / (float)table[kmax];
     return qx_float_to_half(std::clamp(d, -65504.0f, 65504.0f));
 }
 
@@ -92,7 +86,7 @@ void qx_quantize_rows(const QxFormat& f, const float* x, int64_t rows, int64_t n
                 if (!std::isfinite(s)) throw Error(std::string(f.name) + ": non-finite given scale");
                 h = qx_float_to_half(std::clamp(s, -65504.0f, 65504.0f));
             } else {
-                h = rtn_scale(f, xr + g0, len);
+                h = rtn_scale(table, f.table_size, xr + g0, len);
             }
             uint8_t* sp = o + qx_scales_offset(f) + 2 * (size_t)g;
             sp[0] = (uint8_t)(h & 0xFF);

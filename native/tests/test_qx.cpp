@@ -349,38 +349,44 @@ void test_gguf_mapping() {
     t.nbytes = bytes.size();
 
     QxResolvedTensor v;
-    bool ok = qx_resolve_tensor(kv, t, &v);
+    bool ok = qx_resolve_tensor(kv, t, bytes.size(), &v);
     check(ok && v.type == qx_type_traits(QX3_C) && v.ne[0] == n && v.ne[1] == rows && v.n_dims == 2 &&
               v.row_bytes == rb && v.rows == rows && v.data == bytes.data(),
           "GGUF: valid QuantX tensor resolves");
     GgufTensor plain = t;
     plain.name = "other";
-    check(!qx_resolve_tensor(kv, plain, &v), "GGUF: tensor without quantx metadata is not QuantX");
+    check(!qx_resolve_tensor(kv, plain, bytes.size(), &v), "GGUF: tensor without quantx metadata is not QuantX");
 
-    auto expect_error = [&](const std::string& what, const std::function<void(std::map<std::string, GgufValue>&, GgufTensor&)>& spoil) {
+    auto expect_error = [&](const std::string& what, const std::function<void(std::map<std::string, GgufValue>&, GgufTensor&)>& spoil,
+                            size_t avail) {
         auto kv2 = kv;
         GgufTensor t2 = t;
         spoil(kv2, t2);
         bool threw = false;
         try {
             QxResolvedTensor v2;
-            qx_resolve_tensor(kv2, t2, &v2);
+            qx_resolve_tensor(kv2, t2, avail, &v2);
         } catch (const Error& e) {
             threw = std::string(e.what()).find("'w'") != std::string::npos || what == "internal id";
         }
         check(threw, "GGUF: rejects " + what);
     };
-    expect_error("missing version", [](auto& k, auto&) { k.erase("quantx.format_version"); });
-    expect_error("future version", [](auto& k, auto&) { k["quantx.format_version"] = int_value(2); });
-    expect_error("unknown type", [](auto& k, auto&) { k["quantx.tensor.w.type"] = str_value("QX2_Z"); });
-    expect_error("other group size", [](auto& k, auto&) { k["quantx.tensor.w.group_size"] = int_value(64); });
-    expect_error("missing shape", [](auto& k, auto&) { k.erase("quantx.tensor.w.shape"); });
-    expect_error("row length not /32", [&](auto& k, auto&) { k["quantx.tensor.w.shape"].arr[0] = int_value(100); });
-    expect_error("wrong logical rows", [&](auto& k, auto&) { k["quantx.tensor.w.shape"].arr[1] = int_value(4); });
-    expect_error("wrong row bytes", [](auto&, auto& tt) { tt.ne[0] -= 1; });
-    expect_error("wrong byte count", [](auto&, auto& tt) { tt.nbytes -= 1; });
-    expect_error("storage type not I8", [](auto&, auto& tt) { tt.type_id = GGML_F32; });
-    expect_error("internal id", [](auto&, auto& tt) { tt.type_id = QX3_U; });
+    expect_error("missing version", [](auto& k, auto&) { k.erase("quantx.format_version"); }, bytes.size());
+    expect_error("future version", [](auto& k, auto&) { k["quantx.format_version"] = int_value(2); }, bytes.size());
+    expect_error("unknown type", [](auto& k, auto&) { k["quantx.tensor.w.type"] = str_value("QX2_Z"); }, bytes.size());
+    expect_error("other group size", [](auto& k, auto&) { k["quantx.tensor.w.group_size"] = int_value(64); }, bytes.size());
+    expect_error("missing shape", [](auto& k, auto&) { k.erase("quantx.tensor.w.shape"); }, bytes.size());
+    expect_error("row length not /32", [&](auto& k, auto&) { k["quantx.tensor.w.shape"].arr[0] = int_value(100); }, bytes.size());
+    expect_error("wrong logical rows", [&](auto& k, auto&) { k["quantx.tensor.w.shape"].arr[1] = int_value(4); }, bytes.size());
+    expect_error("wrong row bytes", [](auto&, auto& tt) { tt.ne[0] -= 1; }, bytes.size());
+    expect_error("wrong byte count", [](auto&, auto& tt) { tt.nbytes -= 1; }, bytes.size());
+    expect_error("storage type not I8", [](auto&, auto& tt) { tt.type_id = GGML_F32; }, bytes.size());
+    expect_error("internal id", [](auto&, auto& tt) { tt.type_id = QX3_U; }, bytes.size());
+    expect_error("bytes past the end of the file", [](auto&, auto& tt) { tt.nbytes = 0; }, bytes.size() - 1);
+    QxResolvedTensor v3;
+    GgufTensor unsized = t;
+    unsized.nbytes = 0;  // what the reader reports for I8, a type outside the runtime's table
+    check(qx_resolve_tensor(kv, unsized, bytes.size(), &v3) && v3.rows == rows, "GGUF: unsized I8 tensor within the file resolves");
 }
 
 // Micro-benchmark (not a test): GEMV GB/s of the weight stream for each
