@@ -113,3 +113,23 @@ def test_runtime_sentencepiece_tokenizer_matches(tiny_llama_spm_dir: Path, conve
     text = wikitext_text[:5000]
     m = quantx.Model(converted(tiny_llama_spm_dir, "f16"), n_ctx=64)
     assert m.tokenize(text, add_special=True, parse_special=False) == [sp.bos_id()] + sp.encode(text)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_qwen2_dir"])
+def test_tiny_models_generate_through_kv_cache_like_transformers(fixture: str, request, converted) -> None:
+    """A prompt, then 20 greedy tokens fed one at a time through the KV cache: every step's
+    logits equal transformers' full forward over the same sequence."""
+    d = request.getfixturevalue(fixture)
+    vocab = __import__("json").loads((d / "config.json").read_text())["vocab_size"]
+    prompt = np.random.default_rng(11).integers(0, vocab, 24).tolist()
+    m = quantx.Model(converted(d, "f32"), n_ctx=64)
+    rows = [m.eval(prompt)]
+    seq = list(prompt)
+    for _ in range(20):
+        t = int(np.argmax(rows[-1][-1]))
+        seq.append(t)
+        rows.append(m.eval([t]))
+    got = np.concatenate(rows)[: len(seq)]
+    want = hf_logits(d, seq)
+    assert m.n_past == len(seq)
+    assert_close_logits(got, want, 1e-4)
