@@ -60,30 +60,17 @@ void Model::matmuls(const float* x, int64_t nt, std::initializer_list<std::pair<
     for (const auto& j : jobs) total_rows += j.first->view.rows;
     int64_t chunk = total_rows / ((int64_t)pool_->size() * 8);
     chunk = std::max<int64_t>(16, (chunk + 15) / 16 * 16);
-    Task tasks[256];
-    int n_tasks = 0;
-    std::vector<Task> overflow;
-    for (const auto& j : jobs) {
-        for (int64_t r = 0; r < j.first->view.rows; r += chunk) {
-            Task t{j.first, j.second, r, std::min(r + chunk, j.first->view.rows)};
-            if (n_tasks < 256)
-                tasks[n_tasks++] = t;
-            else
-                overflow.push_back(t);
-        }
-    }
-    const Task* all = tasks;
-    std::vector<Task> merged;
-    if (!overflow.empty()) {
-        merged.assign(tasks, tasks + n_tasks);
-        merged.insert(merged.end(), overflow.begin(), overflow.end());
-        all = merged.data();
-        n_tasks = (int)merged.size();
-    }
+    // Reused across calls: no allocation per product once warm.
+    static thread_local std::vector<Task> tls_tasks;
+    std::vector<Task>& tasks = tls_tasks;  // the workers must see the caller's list, not their own
+    tasks.clear();
+    for (const auto& j : jobs)
+        for (int64_t r = 0; r < j.first->view.rows; r += chunk)
+            tasks.push_back({j.first, j.second, r, std::min(r + chunk, j.first->view.rows)});
     const ActView a8{ActMode::A8, nullptr, 0, xq_.data(), nb, nt};
     const ActView a16{ActMode::A16, x, n, nullptr, 0, nt};
-    pool_->parallel_for(n_tasks, [&](int64_t ti, int) {
-        const Task& t = all[ti];
+    pool_->parallel_for((int64_t)tasks.size(), [&](int64_t ti, int) {
+        const Task& t = tasks[ti];
         matmul_rows(t.w->view, t.w->act == ActMode::A8 ? a8 : a16, isa_, t.r0, t.r1, t.y, t.w->view.rows);
     });
 }

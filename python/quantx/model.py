@@ -46,6 +46,11 @@ class Model:
         return self._m.threads
 
     @property
+    def bos_id(self) -> int:
+        """BOS token id, -1 if the vocabulary has none."""
+        return self._m.bos_id
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """The GGUF key-values of the file."""
         if self._metadata is None:

@@ -51,7 +51,7 @@ def windows(model: "Model", text: str, ctx: int, chunks: Optional[int]) -> list[
     if available == 0:
         raise ValueError(f"text has {len(tokens)} tokens, fewer than one window of {ctx}")
     n = available if chunks is None else min(chunks, available)
-    bos = model._m.bos_id
+    bos = model.bos_id
     adds_bos = bos >= 0 and len(tokens) > 0 and tokens[0] == bos
     out = []
     for i in range(n):

@@ -92,7 +92,8 @@ def bench_llama_cpp(path: Path, threads: int, pp: int, tg: int, reps: int) -> Sp
 
     t_pp = _best_of(reps, run_pp)
     t_tg = _best_of(reps, run_tg)
-    llm.close() if hasattr(llm, "close") else None
+    if hasattr(llm, "close"):
+        llm.close()
     del llm
     gc.collect()
     return SpeedResult("llama.cpp", Path(path).name, threads, pp, pp / t_pp, tg, tg / t_tg)

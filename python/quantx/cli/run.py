@@ -52,7 +52,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("tensor types: " + ", ".join(f"{k} x{v}" for k, v in sorted(types.items())), file=sys.stderr)
         prompt = model.chat_prompt(args.prompt) if args.chat else args.prompt
         n_prompt = len(model.tokenize(prompt))
-        n_gen = 0
         t_first: Optional[float] = None
         t1 = time.perf_counter()
         for piece in model.generate(prompt, max_tokens=args.n_predict, temperature=args.temp, top_k=args.top_k,
