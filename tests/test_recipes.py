@@ -6,6 +6,7 @@ import copy
 import hashlib
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -361,3 +362,20 @@ def test_quality_cli_on_tiny_qwen2(tiny_qwen2_dir, wikitext_path, shakespeare_pa
     for m in ("rtn-g32", "awq-g32", "gptq-g32"):
         assert res[m]["bits_per_weight"] == 4.0 and res[m]["kld"] > 0 and math.isfinite(res[m]["ppl"])
     assert "rtn-g32" in proc.stdout and "PPL" in proc.stdout
+
+
+def test_integer_zero_point_rtn_matches_awq_formula_and_keeps_zero_exact():
+    """The baselines' RTN: scale (max-min)/qmax, integer zero z = round(-min/scale), w^ = (q - z) * scale
+    (AWQ's pseudo_quantize_tensor), here in float64 numpy with fp16-rounded scales."""
+    w = _heavy_tailed(16, 256, 41)
+    w[3, 10:20] = 0.0
+    q = quantize_uniform(w, 3, 64, grid=1, refine_steps=0, integer_zero=True).dequantize().numpy()
+    g = w.numpy().astype(np.float64).reshape(16, 4, 64)
+    lo, hi = g.min(-1, keepdims=True), g.max(-1, keepdims=True)
+    s = ((hi - lo) / 7).astype(np.float16).astype(np.float64)
+    z = np.clip(np.round(-lo / s), 0, 7)
+    ref = ((np.clip(np.round(g / s) + z, 0, 7) - z) * s).reshape(16, 256)
+    assert np.mean(np.isclose(q, ref, rtol=0, atol=1e-6)) > 0.995  # rare rounding ties differ
+    assert np.all(q[3, 10:20] == 0.0)
+    free_min = quantize_uniform(w, 3, 64, grid=1, refine_steps=0).dequantize().numpy()
+    assert np.any(free_min[3, 10:20] != 0.0)  # the free-minimum grid generally misses zero

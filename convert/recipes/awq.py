@@ -29,8 +29,8 @@ Quantizer = Callable[[torch.Tensor], torch.Tensor]
 
 
 def rtn_quantizer(bits: int, group_size: int) -> Quantizer:
-    """Plain min/max asymmetric round-to-nearest (AWQ's pseudo-quantizer)."""
-    return lambda w: quantize_uniform(w, bits, group_size, grid=1, refine_steps=0).dequantize()
+    """Plain min/max asymmetric round-to-nearest with an integer zero-point (AWQ's pseudo-quantizer)."""
+    return lambda w: quantize_uniform(w, bits, group_size, grid=1, refine_steps=0, integer_zero=True).dequantize()
 
 
 @dataclass
@@ -124,7 +124,7 @@ def search_clip(x: torch.Tensor, weight: torch.Tensor, bits: int, group_size: in
     for i in range(int(max_shrink * grid)):
         max_val = org_max * (1 - i / grid)
         clipped = torch.maximum(torch.minimum(wg, max_val), -max_val)
-        q = quantize_uniform(clipped.view(rows, cols), bits, group_size, grid=1, refine_steps=0).dequantize()
+        q = quantize_uniform(clipped.view(rows, cols), bits, group_size, grid=1, refine_steps=0, integer_zero=True).dequantize()
         out = torch.einsum("rgk,tgk->rgt", q.view(rows, ng, group_size), xg)
         err = ((out - ref) ** 2).mean(-1)
         better = err < best_err

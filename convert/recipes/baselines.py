@@ -1,6 +1,7 @@
 """Reference 3-bit methods that fake-quantize an HF llama/qwen2 model in place (float weights
 holding dequantized values): RTN, AWQ (scale + clip search) and GPTQ, all asymmetric with
-per-group fp16 scale and minimum. They are the baselines the QuantX recipes are measured against.
+per-group fp16 scale and an integer zero-point as in the papers' code (plain RTN, AWQ and GPTQ;
+the `search`/`wsearch` variants keep a free fp16 minimum). They are the baselines the QuantX recipes are measured against.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def rtn(model, bits: int = 3, group_size: int = 64) -> QuantReport:
     t = time.perf_counter()
     for layer in decoder_layers(model):
         for _, lin in _linears(layer):
-            q = quantize_uniform(lin.weight.data, bits, group_size, grid=1, refine_steps=0)
+            q = quantize_uniform(lin.weight.data, bits, group_size, grid=1, refine_steps=0, integer_zero=True)
             lin.weight.data.copy_(q.dequantize())
     return QuantReport(f"rtn-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
                        time.perf_counter() - t)

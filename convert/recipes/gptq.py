@@ -63,7 +63,7 @@ def gptq_quantize(
     def set_group_params(g: int, group_weights: torch.Tensor) -> None:
         width = group_weights.shape[1]
         p = quantize_uniform(group_weights, bits, width, importance[g * group_size:g * group_size + width],
-                             grid=grid, refine_steps=refine)
+                             grid=grid, refine_steps=refine, integer_zero=not clip_search)
         scale[:, g] = p.scale[:, 0]
         minimum[:, g] = p.minimum[:, 0]
 
