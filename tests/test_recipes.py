@@ -379,3 +379,8 @@ def test_integer_zero_point_rtn_matches_awq_formula_and_keeps_zero_exact():
     assert np.all(q[3, 10:20] == 0.0)
     free_min = quantize_uniform(w, 3, 64, grid=1, refine_steps=0).dequantize().numpy()
     assert np.any(free_min[3, 10:20] != 0.0)  # the free-minimum grid generally misses zero
+
+
+def test_integer_zero_refuses_least_squares_refits():
+    with pytest.raises(ValueError, match="refine_steps=0"):
+        quantize_uniform(_heavy_tailed(4, 64, 5), 3, 64, integer_zero=True)

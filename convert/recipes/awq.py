@@ -114,6 +114,7 @@ def search_clip(x: torch.Tensor, weight: torch.Tensor, bits: int, group_size: in
         last = search_clip(x[:, head:], weight[:, head:], bits, tail, n_tokens, grid, max_shrink)
         return last if first is None else torch.cat([first, last], 1)
     ng = cols // group_size
+    quantize = rtn_quantizer(bits, group_size)
     idx = torch.linspace(0, x.shape[0] - 1, min(n_tokens, x.shape[0])).long()
     xg = x[idx].float().reshape(-1, ng, group_size)  # [t, g, k]
     wg = weight.float().reshape(rows, ng, group_size)
@@ -124,7 +125,7 @@ def search_clip(x: torch.Tensor, weight: torch.Tensor, bits: int, group_size: in
     for i in range(int(max_shrink * grid)):
         max_val = org_max * (1 - i / grid)
         clipped = torch.maximum(torch.minimum(wg, max_val), -max_val)
-        q = quantize_uniform(clipped.view(rows, cols), bits, group_size, grid=1, refine_steps=0, integer_zero=True).dequantize()
+        q = quantize(clipped.view(rows, cols))
         out = torch.einsum("rgk,tgk->rgt", q.view(rows, ng, group_size), xg)
         err = ((out - ref) ** 2).mean(-1)
         better = err < best_err

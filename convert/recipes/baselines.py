@@ -47,10 +47,10 @@ def _bpw(model, bits: int, group_size: int) -> float:
 @torch.no_grad()
 def rtn(model, bits: int = 3, group_size: int = 64) -> QuantReport:
     t = time.perf_counter()
+    quantize = rtn_quantizer(bits, group_size)
     for layer in decoder_layers(model):
         for _, lin in _linears(layer):
-            q = quantize_uniform(lin.weight.data, bits, group_size, grid=1, refine_steps=0, integer_zero=True)
-            lin.weight.data.copy_(q.dequantize())
+            lin.weight.data.copy_(quantize(lin.weight.data))
     return QuantReport(f"rtn-w{bits}-g{group_size}", _bpw(model, bits, group_size), _count(model),
                        time.perf_counter() - t)
 

@@ -102,8 +102,11 @@ def quantize_uniform(
     integer_zero: the minimum is -z*d for an integer code z (AWQ's and GPTQ's quantizers), so an
     exact zero weight stays exactly zero. On SmolLM2-135M this alone takes plain RTN W3 G64 from
     PPL ~175 to ~65 (10 windows): small weights at the few huge-activation input channels must
-    stay near zero. Least-squares refits (refine_steps) are skipped then, they would break it.
+    stay near zero. Least-squares refits would move the minimum off the grid, so refine_steps
+    must be 0 with it.
     """
+    if integer_zero and refine_steps:
+        raise ValueError("integer_zero keeps the minimum on the code grid; it needs refine_steps=0")
     rows, cols = weight.shape
     qmax = (1 << bits) - 1
     w = weight.detach().to(torch.float32)
@@ -135,7 +138,7 @@ def quantize_uniform(
         best_scale = torch.where(better, scale, best_scale)
         best_min = torch.where(better, minimum, best_min)
         best_q = torch.where(better.unsqueeze(-1), q, best_q)
-    for _ in range(0 if integer_zero else refine_steps):
+    for _ in range(refine_steps):
         scale, minimum, ok = _least_squares_params(wg, best_q, imp)
         q = _codes_for(wg, scale, minimum, qmax)
         err = _weighted_err(wg, q, scale, minimum, imp)
