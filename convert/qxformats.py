@@ -11,6 +11,7 @@ generic GGUF readers see a valid byte tensor. See write_quantx_tensor.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -152,14 +153,22 @@ def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
     imp = np.repeat(am**2, GROUP_SIZE, axis=1)[:, : w.shape[1]]
     if importance is not None:
         imp = imp * np.broadcast_to(np.asarray(importance, np.float64), y.shape)
-    c = default_codebook(t, y.shape[0]).astype(np.float64) / 127.0
+    rows, k = y.shape[0], t.table_size
+    c = default_codebook(t, rows).astype(np.float64) / 127.0
+    flat_row = np.repeat(np.arange(rows) * k, y.shape[1])
+    wy = (imp * y).ravel()
     for _ in range(iters):
-        assign = np.abs(y[:, :, None] - c[:, None, :]).argmin(axis=2)
-        onehot = assign[:, :, None] == np.arange(t.table_size)[None, None, :]
-        wsum = (onehot * imp[:, :, None]).sum(axis=1)
-        ysum = (onehot * (imp * y)[:, :, None]).sum(axis=1)
+        # Nearest centroid through the midpoints of the sorted centroids (1-D Voronoi cells).
+        order = np.argsort(c, axis=1, kind="stable")
+        cs = np.take_along_axis(c, order, axis=1)
+        mids = (cs[:, 1:] + cs[:, :-1]) / 2
+        slot = (y[:, :, None] > mids[:, None, :]).sum(axis=2)
+        assign = np.take_along_axis(order, slot, axis=1)
+        bins = flat_row + assign.ravel()
+        wsum = np.bincount(bins, imp.ravel(), rows * k).reshape(rows, k)
+        ysum = np.bincount(bins, wy, rows * k).reshape(rows, k)
         c = np.where(wsum > 0, ysum / np.where(wsum > 0, wsum, 1), c)
-        c[:, 0], c[:, t.table_size // 2] = -1.0, 0.0
+        c[:, 0], c[:, k // 2] = -1.0, 0.0
     return _centroids_to_int8(np.sort(c, axis=1).astype(np.float32))
 
 
@@ -378,8 +387,10 @@ def read_quantx_tensors(reader: Any) -> dict[str, QuantxTensorInfo]:
 
 # --- converter plug-in (convert/outtypes.py looks up `outtypes()`) ----------
 
+@functools.cache
 def _outtype_classes() -> Any:
-    """Defined lazily: outtypes.py imports gguf and the converter package."""
+    """Defined lazily (outtypes.py imports gguf and the converter package), once, so that
+    isinstance checks against QxStorage agree everywhere."""
     import gguf
 
     from .outtypes import Storage, encode_standard
@@ -434,6 +445,18 @@ def _outtype_classes() -> Any:
             return packed.view(np.int8)
 
     return QxStorage, QuantxOuttype
+
+
+def quantx_storage(qtype: str | QxType, shape: Sequence[int]) -> Any:
+    """The converter's Storage of a weight of logical numpy shape [..., n] in a QuantX format."""
+    qx_storage_cls, _ = _outtype_classes()
+    import gguf
+
+    t = qx_type(qtype)
+    n = int(shape[-1])
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    rb = row_size(t, n)
+    return qx_storage_cls(gguf.GGMLQuantizationType.I8, (rows, rb), rows * rb, t.name)
 
 
 def outtypes() -> dict[str, Any]:
