@@ -48,6 +48,9 @@ class RecipeOuttype:
             writer.add_string(qxf.tensor_key(spec.gguf_name, "type"), st.qx_name)
             writer.add_array(qxf.tensor_key(spec.gguf_name, "shape"), [int(s) for s in reversed(spec.shape)])
             writer.add_uint32(qxf.tensor_key(spec.gguf_name, "group_size"), qxf.GROUP_SIZE)
+            if st.qx_name in qxf.TENSOR_CODEBOOK_TYPES:
+                _, cb = self.result.chosen[spec.hf_name].file_rows()
+                writer.add_array(qxf.tensor_key(spec.gguf_name, "codebook"), [int(v) for v in cb])
         r = self.result
         writer.add_string("quantx.recipe.name", r.recipe.name)
         writer.add_float32("quantx.recipe.bpw_linear", float(r.bpw_linear))
@@ -62,7 +65,7 @@ class RecipeOuttype:
         if c is None:
             override = self.result.float_overrides.get(spec.hf_name)
             return encode_standard(data if override is None else override, storage.ggml_type)
-        rows = c.qx.packed() if c.qx is not None else np.asarray(c.q8)
+        rows, _ = c.file_rows()
         if spec.permute_heads:  # rows are self-contained: permuting packed rows permutes the weight's rows
             rows = permute_qk(rows, spec.permute_heads)
         return np.ascontiguousarray(rows).view(np.int8 if c.qx is not None else np.uint8)

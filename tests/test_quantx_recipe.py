@@ -23,7 +23,7 @@ from quantx.convert.recipes.qx_quant import gptq_qx, rtn_qx, search_group_scales
 from quantx.convert.recipes.recipe import Recipe, apply_to_model, choose, encode_candidates, recipe_by_name  # noqa: E402
 from quantx.convert.recipes.sensitivity import fisher_damage, output_fisher, row_output_error  # noqa: E402
 
-FORMATS = ["QX3_U", "QX3_C", "QX4_U", "QX4_C"]
+FORMATS = ["QX3_U", "QX3_C", "QX4_U", "QX4_C", "QX3_T", "QX4_T"]
 
 
 def _weights(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -53,13 +53,18 @@ def test_candidates_are_exactly_the_file_format(fmt: str, cols: int) -> None:
     w = _weights(24, cols, 1)
     x = _activations(512, cols, 2)
     h = x.T @ x / x.shape[0]
+    ct = qxf.compute_type(fmt).name
     for cand in (rtn_qx(w, fmt, torch.diag(h)), gptq_qx(w, h, fmt)):
         packed = cand.packed()
-        assert packed.shape == (24, qxf.row_size(fmt, cols))
-        ref = qxf.dequantize_bytes(packed, fmt, cols, 24)
+        assert packed.shape == (24, qxf.row_size(ct, cols))
+        ref = qxf.dequantize_bytes(packed, ct, cols, 24)
         np.testing.assert_array_equal(ref, cand.dequantize().numpy())
-        nat = np.asarray(native.qx_dequantize(fmt, packed.tobytes(), cols, 24))
+        nat = np.asarray(native.qx_dequantize(ct, packed.tobytes(), cols, 24))
         np.testing.assert_array_equal(nat.reshape(24, cols), ref)
+        if fmt in qxf.TENSOR_CODEBOOK_TYPES:  # one codebook for all rows: stored rows are U-sized
+            rows, cb = qxf.split_tensor_codebook(packed, fmt)
+            assert rows.shape == (24, qxf.file_row_size(fmt, cols)) == (24, qxf.row_size(fmt[:4] + "U", cols))
+            assert cb.shape == (qxf.compute_type(fmt).table_size,)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -67,8 +72,9 @@ def test_rtn_with_searched_scales_equals_reference_rounding(fmt: str) -> None:
     """Given the searched scales (and fitted codebook), the codes are the format's own RTN."""
     w = _weights(16, 576, 3)
     q = rtn_qx(w, fmt)
-    cb = q.tables.numpy().astype(np.int8) if fmt.endswith("_C") else None
-    ref = qxf.quantize(w.numpy(), fmt, codebook=cb, scales=q.scales.numpy())
+    ct = qxf.compute_type(fmt)
+    cb = q.tables.numpy().astype(np.int8) if ct.row_codebook else None
+    ref = qxf.quantize(w.numpy(), ct, codebook=cb, scales=q.scales.numpy())
     np.testing.assert_array_equal(qxf.pack(ref), q.packed())
 
 
@@ -185,7 +191,7 @@ def test_recipe_budget_choices_and_no_budget_recipes() -> None:
     model = _tiny()
     calib = _calib(6, 64, 256, 2)
     cset = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", bpw=4.3),
-                             formats=("QX3_U", "QX3_C", "QX4_U", "QX4_C", "Q8_0"))
+                             formats=("QX3_U", "QX3_T", "QX3_C", "QX4_U", "QX4_T", "Q8_0"))
     assert len(cset.candidates) == 14
     weights = sum(cs[0].shape[0] * cs[0].shape[1] for cs in cset.candidates.values())
     for bpw in (3.25, 3.6, 4.3):
@@ -196,7 +202,8 @@ def test_recipe_budget_choices_and_no_budget_recipes() -> None:
     dmg = lambda r: sum(t.candidates[t.chosen]["damage"] for t in r.tensors)  # noqa: E731
     assert dmg(high) < dmg(low)
     assert set(choose(cset, recipe_by_name("uniform")).format_counts()) == {"QX3_U"}
-    assert set(choose(cset, recipe_by_name("codebook")).format_counts()) == {"QX3_C"}
+    assert set(choose(cset, recipe_by_name("codebook")).format_counts()) == {"QX3_T"}
+    assert set(choose(cset, recipe_by_name("row-codebook")).format_counts()) == {"QX3_C"}
     with pytest.raises(ValueError, match="not encoded"):
         choose(encode_candidates(copy.deepcopy(model), calib, Recipe("u", formats=("QX3_U",), bpw=None)),
                recipe_by_name("codebook"))
@@ -238,6 +245,15 @@ def test_recipe_file_equals_fake_quantized_model(kind: str, tmp_path: Path, tiny
     assert np.abs(got - want).max() <= 2e-4 * scale, np.abs(got - want).max() / scale
     types = m.tensor_types()
     assert {types[f"blk.{i}.{t}.weight"] for i in range(2) for t in ("attn_q", "ffn_down")} <= set(FORMATS + ["Q8_0"])
+    # gguf-py reads every tensor; the QuantX ones decode to the fake-quantized weights
+    infos = qxf.read_quantx_tensors(gguf.GGUFReader(out))
+    assert infos and {i.file_type for i in infos.values()} <= set(FORMATS)
+    for i in range(2):
+        name = f"blk.{i}.ffn_down.weight"
+        if name in infos:
+            info = infos[name]
+            got_w = qxf.dequantize_bytes(info.data, info.qtype, info.shape[-1], info.shape[0])
+            np.testing.assert_array_equal(got_w, fq.model.layers[i].mlp.down_proj.weight.detach().numpy())
     # report and provenance
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["bpw_linear"] == pytest.approx(rep.bpw_linear) and report["bpw_linear"] <= 3.6

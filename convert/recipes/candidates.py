@@ -34,7 +34,7 @@ Q8_0 = "Q8_0"
 
 @dataclass
 class Candidate:
-    fmt: str                          # "QX3_U", "QX3_C", "QX4_U", "QX4_C" or "Q8_0"
+    fmt: str                          # a QuantX file type (QX3_U, QX3_T, QX3_C, QX4_*) or "Q8_0"
     bits: float                       # the tensor's size in this format, every byte counted
     qx: QxQuant | None = None         # QuantX formats
     q8: np.ndarray | None = None      # Q8_0 blocks (gguf-py's byte layout)
@@ -48,6 +48,16 @@ class Candidate:
         assert self.q8 is not None
         return torch.from_numpy(gguf.quants.dequantize(self.q8, gguf.GGMLQuantizationType.Q8_0).copy())
 
+    def file_rows(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(stored rows uint8 [rows, bytes], the tensor codebook or None) as written to the file."""
+        if self.qx is None:
+            assert self.q8 is not None
+            return np.asarray(self.q8, dtype=np.uint8), None
+        packed = self.qx.packed()
+        if self.fmt in qxf.TENSOR_CODEBOOK_TYPES:
+            return qxf.split_tensor_codebook(packed, self.fmt)
+        return packed, None
+
     def group_levels(self) -> torch.Tensor:
         """|level spacing| per (row, group): the scale times the table's mean spacing."""
         if self.qx is None:
@@ -59,9 +69,11 @@ class Candidate:
 
 
 def format_bits(fmt: str, rows: int, n: int) -> float:
+    """The tensor's size in the file, every byte counted (a tensor codebook once)."""
     if fmt == Q8_0:
         return rows * n * 8.5
-    return 8.0 * rows * qxf.row_size(fmt, n)
+    shared = qxf.compute_type(fmt).table_size if fmt in qxf.TENSOR_CODEBOOK_TYPES else 0
+    return 8.0 * (rows * qxf.file_row_size(fmt, n) + shared)
 
 
 def encode_candidate(w: torch.Tensor, hessian: torch.Tensor, fmt: str, use_gptq: bool, damp: float) -> Candidate:

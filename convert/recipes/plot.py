@@ -42,8 +42,8 @@ def plot_layers(model, result: RecipeResult, out_dir: Path) -> list[Path]:
             for lv in np.arange(-4, 4) / 4:
                 ax.axvline(lv, color="tab:blue", lw=0.8, alpha=0.8)
             cb = result.chosen[t.hf_name]
-            c3 = t.candidates.get("QX3_C")
-            if cb.qx is not None and cb.fmt.endswith("_C"):
+            c3 = t.candidates.get("QX3_T") or t.candidates.get("QX3_C")
+            if cb.qx is not None and cb.fmt.endswith(("_C", "_T")):
                 levels = -cb.qx.tables.flatten().numpy() / 127.0  # -127 is each group's extreme
                 ax.hist(levels, bins=161, range=(-1, 1), color="tab:orange", alpha=0.7, log=True)
             crit = t.candidates[t.chosen]

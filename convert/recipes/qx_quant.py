@@ -31,7 +31,7 @@ GROUP = qxf.GROUP_SIZE
 class QxQuant:
     """One weight matrix in a QuantX format: codes, group scales and the value table per row."""
 
-    qtype: str
+    qtype: str  # the runtime format (a tensor-codebook candidate is QX3_C rows sharing one table)
     codes: torch.Tensor   # uint8 [rows, n]
     scales: torch.Tensor  # float32 [rows, groups], fp16-representable
     tables: torch.Tensor  # float32 [rows, K], int8-valued
@@ -129,18 +129,22 @@ def search_group_scales(w: torch.Tensor, tables: torch.Tensor, importance: torch
 def round_to_table(w: torch.Tensor, qtype: str, tables: torch.Tensor, scales: torch.Tensor) -> QxQuant:
     """Round-to-nearest codes for given scales and tables."""
     codes = nearest_codes(w, scales.repeat_interleave(GROUP, dim=1)[:, :w.shape[1]], tables)
-    return QxQuant(qtype, codes.to(torch.uint8), scales, tables)
+    return QxQuant(qxf.compute_type(qtype).name, codes.to(torch.uint8), scales, tables)
 
 
 def format_tables(qtype: str, rows: int, weight: np.ndarray | None = None, importance: np.ndarray | None = None,
                   lloyd_iters: int = 12) -> torch.Tensor:
     """The value table of every row: the fixed grid (U), or a codebook fitted by weighted
-    k-means with the format's pinned entries (C; `qxformats.fit_codebook`)."""
-    t = qxf.qx_type(qtype)
+    k-means with the format's pinned entries (`qxformats.fit_codebook`): one per row (C) or one
+    for the whole tensor (T, repeated on every row)."""
+    t = qxf.compute_type(qtype)
     if not t.row_codebook:
         return torch.from_numpy(np.tile(t.table().astype(np.float32), (rows, 1)))
     if weight is None:
         return torch.from_numpy(qxf.default_codebook(t, rows).astype(np.float32))
+    if qtype.upper() in qxf.TENSOR_CODEBOOK_TYPES:
+        cb = qxf.fit_codebook(weight, t, lloyd_iters, importance, rows_per_codebook=rows)
+        return torch.from_numpy(np.repeat(cb, rows, axis=0).astype(np.float32))
     chunk = 256
     cb = np.concatenate([qxf.fit_codebook(weight[r:r + chunk], t, lloyd_iters, importance)
                          for r in range(0, rows, chunk)])
@@ -158,7 +162,7 @@ def rtn_qx(w: torch.Tensor, qtype: str, importance: torch.Tensor | None = None, 
         scales = search_group_scales(w, tables, importance)
     else:
         scales = search_group_scales(w, tables, importance, ratios=torch.ones(1))
-    return round_to_table(w, qtype, tables, scales)
+    return round_to_table(w, qxf.compute_type(qtype).name, tables, scales)
 
 
 def rtn_uniform_dequantized(w: torch.Tensor, qtype: str = "QX3_U") -> torch.Tensor:
@@ -230,4 +234,4 @@ def gptq_qx(weight: torch.Tensor, hessian: torch.Tensor, qtype: str, tables: tor
             w1[:, i:] -= e.unsqueeze(1) * hinv1[i, i:].unsqueeze(0)
             err1[:, i] = e
         w[:, i2:] -= err1 @ hinv[i1:i2, i2:]
-    return QxQuant(qtype, codes.to(torch.uint8), scales, tables)
+    return QxQuant(qxf.compute_type(qtype).name, codes.to(torch.uint8), scales, tables)

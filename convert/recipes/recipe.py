@@ -31,8 +31,8 @@ from .candidates import Q8_0, Candidate, encode_candidate, format_bits, score_at
 from .qx_quant import rtn_uniform_dequantized
 from .sensitivity import fisher_damage, output_fisher
 
-THREE_BIT = ("QX3_U", "QX3_C")
-UPGRADES = ("QX4_U", "QX4_C", Q8_0)
+THREE_BIT = ("QX3_U", "QX3_T")
+UPGRADES = ("QX4_U", "QX4_T", Q8_0)
 # A codebook candidate is not eligible when the weights its levels miss hold this many times
 # the uniform grid's share of the weighted energy (and more than OUTLIER_FLOOR of it).
 OUTLIER_RATIO = 1.5
@@ -68,7 +68,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe("default"),
     "uniform": Recipe("uniform", formats=("QX3_U",), bpw=None),
-    "codebook": Recipe("codebook", formats=("QX3_C",), bpw=None),
+    "codebook": Recipe("codebook", formats=("QX3_T",), bpw=None),
+    "row-codebook": Recipe("row-codebook", formats=("QX3_C",), bpw=None),
 }
 
 
@@ -127,14 +128,14 @@ def _hf_name(layer: int, linear: str) -> str:
 
 
 def _same_bits_uniform(c: Candidate, cands: list[Candidate]) -> Candidate | None:
-    """The uniform candidate with as many bits per code as c (QX3_C -> QX3_U)."""
+    """The uniform candidate with as many bits per code as c (QX3_C, QX3_T -> QX3_U)."""
     return next((u for u in cands if u.fmt == c.fmt[:-1] + "U"), None)
 
 
 def _eligible(linear: str, c: Candidate, cands: list[Candidate]) -> bool:
     """A codebook candidate is vetoed when, against the uniform grid of the same bits, it bends
     the attention maps more (Q/K), or the weights its levels miss carry much more energy."""
-    if not c.fmt.endswith("_C"):
+    if not c.fmt.endswith(("_C", "_T")):
         return True
     u = _same_bits_uniform(c, cands)
     if u is None:
