@@ -213,3 +213,66 @@ def test_real_smollm2_weights_byte_exact(smollm2_q41: Path) -> None:
         assert errs["QX4_U"] < errs["QX3_U"] and errs["QX4_C"] < errs["QX3_C"], errs
         # a fitted per-row codebook beats the uniform grid on real weights
         assert errs["QX3_C"] < errs["QX3_U"] and errs["QX4_C"] < errs["QX4_U"], errs
+
+
+def _copy_gguf_with(src: Path, dst: Path, edit) -> None:
+    """Rewrite a GGUF through gguf-py with `edit(key, value) -> value | None` (None drops the key)
+    applied to the metadata; extra keys may be added by edit("", None) returning a dict."""
+    gguf = pytest.importorskip("gguf")
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), str(r.fields["general.architecture"].contents()))
+    for name, f in r.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        val = edit(name, f.contents())
+        if val is None:
+            continue
+        vtype = f.types[0]
+        sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(name, val, vtype, sub_type=sub)
+    for key, (val, vtype, sub) in (edit("", None) or {}).items():
+        w.add_key_value(key, val, vtype, sub_type=sub)
+    for t in r.tensors:
+        w.add_tensor(t.name, np.asarray(t.data), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_tensor_codebook_files_load_and_hostile_codebooks_are_refused(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """A QX3_U tensor relabelled QX3_T with the U grid as its codebook computes exactly the same
+    (the loader puts the codebook in front of each row); bad codebook metadata is a clear error."""
+    gguf = pytest.importorskip("gguf")
+    quantx = pytest.importorskip("quantx")
+    from quantx.convert import convert
+
+    src = tmp_path / "u.gguf"
+    convert(tiny_llama_dir, src, "qx3_u", quiet=True)
+    target = "quantx.tensor.blk.0.ffn_down.weight."
+    A = gguf.GGUFValueType.ARRAY
+
+    def variant(name: str, codebook, elem=gguf.GGUFValueType.INT32) -> Path:
+        def edit(key, val):
+            if key == "":
+                return {} if codebook is None else {target + "codebook": (list(codebook), A, elem)}
+            return "QX3_T" if key == target + "type" else val
+        out = tmp_path / f"{name}.gguf"
+        _copy_gguf_with(src, out, edit)
+        return out
+
+    ids = [5, 17, 300, 2, 99, 1000, 7]
+    want = np.asarray(quantx.Model(src).eval(ids))
+    good = variant("good", range(-4, 4), gguf.GGUFValueType.INT8)
+    m = quantx.Model(good)
+    assert m.tensor_types()["blk.0.ffn_down.weight"] == "QX3_T"
+    np.testing.assert_allclose(np.asarray(m.eval(ids)), want, rtol=0, atol=1e-5 * np.abs(want).max())
+    info = Q.read_quantx_tensors(gguf.GGUFReader(str(good)))["blk.0.ffn_down.weight"]
+    ref = Q.read_quantx_tensors(gguf.GGUFReader(str(src)))["blk.0.ffn_down.weight"]
+    n, rows = info.shape[-1], info.shape[0]
+    np.testing.assert_array_equal(Q.dequantize_bytes(info.data, info.qtype, n, rows),
+                                  Q.dequantize_bytes(ref.data, ref.qtype, n, rows))
+    for name, cb, needle in [("missing", None, "codebook"), ("short", range(-4, 3), "7 entries, expected 8"),
+                             ("range", [-4, -3, -2, -1, 0, 1, 2, 200], "out of range")]:
+        with pytest.raises(quantx.QuantxError, match=needle):
+            quantx.Model(variant(name, cb))
