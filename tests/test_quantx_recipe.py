@@ -283,3 +283,29 @@ def test_fast_uniform_rtn_is_the_format_rtn(fmt: str) -> None:
     from quantx.convert.recipes.qx_quant import rtn_uniform_dequantized
     w = _weights(20, 640, 11)
     np.testing.assert_array_equal(rtn_uniform_dequantized(w, fmt).numpy(), qxf.dequantize(qxf.quantize(w.numpy(), fmt)))
+
+
+def test_cli_report_plot_and_inspect(tmp_path: Path, tiny_llama_dir: Path, shakespeare_path: Path) -> None:
+    """The CLI's readable table, JSON report and per-layer figures; quantx-inspect reads the file back."""
+    pytest.importorskip("matplotlib")
+    out, rep, plots = tmp_path / "o.gguf", tmp_path / "r.json", tmp_path / "plots"
+    res = subprocess.run([sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir), str(out), "--bpw", "3.5",
+                          "--calib", str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "64",
+                          "--report", str(rep), "--plot", str(plots)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(rep.read_text())
+    assert "bits/weight over the quantized linear weights" in res.stderr and "layer" in res.stderr
+    assert report["bpw_linear"] <= 3.5 and report["bpw_file"] > 0
+    first = report["tensors"][0]
+    assert {"chosen", "sensitivity", "candidates"} <= set(first) and "out_err" in first["candidates"]["QX3_U"]
+    assert sorted(p.name for p in plots.iterdir()) == ["layer000.png", "layer001.png"]
+    ins = subprocess.run([sys.executable, "-m", "quantx.cli.inspect", str(out), "--plot", str(tmp_path / "ins")],
+                         capture_output=True, text=True, timeout=300)
+    assert ins.returncode == 0, ins.stderr
+    chosen = {t["hf_name"]: t["chosen"] for t in report["tensors"]}
+    assert f"{report['bpw_linear']:.4f} bits/weight" in ins.stdout
+    assert ins.stdout.count(chosen["model.layers.0.mlp.down_proj.weight"]) >= 1
+    assert (tmp_path / "ins" / "layer001.png").is_file()
+    bad = subprocess.run([sys.executable, "-m", "quantx.cli.inspect", str(tmp_path / "nope.gguf")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr

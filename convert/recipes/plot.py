@@ -25,8 +25,12 @@ def _normalised(w: torch.Tensor) -> np.ndarray:
 
 
 def plot_layers(model, result: RecipeResult, out_dir: Path) -> list[Path]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from ..errors import ConvertError
 
+        raise ConvertError("--plot needs matplotlib (pip install 'quantx[plot]')") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

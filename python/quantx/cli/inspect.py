@@ -48,9 +48,11 @@ def summarize(path: Path) -> FileSummary:
         s.n_params += n
         m = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight", t.name)
         if m and m.group(2) in BLOCK_LINEARS:
-            kind = qx[t.name].qtype.name if t.name in qx else t.tensor_type.name
+            kind = qx[t.name].file_type if t.name in qx else t.tensor_type.name
             s.layers.setdefault(int(m.group(1)), {})[m.group(2)] = kind
             bits += 8 * int(t.n_bytes)
+            if kind in qxf.TENSOR_CODEBOOK_TYPES:  # its codebook lives in the metadata
+                bits += 8 * qxf.compute_type(kind).table_size
             weights += n
     s.bpw_linear = bits / weights if weights else 0.0
     s.bpw_file = 8.0 * path.stat().st_size / max(s.n_params, 1)
@@ -78,8 +80,11 @@ def plot_level_usage(path: Path, out_dir: Path) -> list[Path]:
     """Per layer: for each QuantX linear weight, the histogram of its quantized values in units of
     the table's largest magnitude (how the codes use the grid or the fitted codebooks)."""
     import gguf
-    import matplotlib
 
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("--plot needs matplotlib (pip install 'quantx[plot]')") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -107,7 +112,7 @@ def plot_level_usage(path: Path, out_dir: Path) -> list[Path]:
             vals /= np.abs(q.tables).max(axis=1, keepdims=True).clip(min=1)
             ax.hist(vals.ravel(), bins=255, range=(-1, 1), log=True, color="tab:orange" if info.qtype.row_codebook
                     else "tab:blue")
-            ax.set_title(f"{lin}: {info.qtype.name}", fontsize=8)
+            ax.set_title(f"{lin}: {info.file_type}", fontsize=8)
             ax.tick_params(labelsize=7)
         fig.suptitle(f"{path.name} layer {i}: quantized values / table max (blue: uniform grid, orange: codebooks)",
                      fontsize=9)
