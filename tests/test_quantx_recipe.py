@@ -309,3 +309,15 @@ def test_cli_report_plot_and_inspect(tmp_path: Path, tiny_llama_dir: Path, shake
     bad = subprocess.run([sys.executable, "-m", "quantx.cli.inspect", str(tmp_path / "nope.gguf")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+def test_cli_data_free_calibration_records_provenance(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    quantx = pytest.importorskip("quantx")
+    out = tmp_path / "o.gguf"
+    res = subprocess.run([sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir), str(out), "--quiet",
+                          "--calib-samples", "2", "--calib-seq", "48"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    meta = quantx.Model(out).metadata
+    assert meta["quantx.calibration.source"] == "self-generated"
+    assert meta["quantx.calibration.tokens"] == 96 and len(meta["quantx.calibration.sha256"]) == 64
+    assert meta["quantx.recipe.name"] == "default" and meta["quantx.activation"] == 8
