@@ -19,6 +19,7 @@
 
 #include "ggml_kernels.h"
 #include "gguf.h"
+#include "qx_kernels.h"
 
 namespace qx {
 namespace {
@@ -94,6 +95,38 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
     }
 }
 
+// QuantX formats: the same tiling, with the per-block bias corrections of the
+// VNNI kernels prepared once per call (qx_kernels.h).
+void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
+                  float* y, int64_t ldy) {
+    static_assert(kGemmTokens == 4, "QuantX gemm kernels take 4 tokens");
+    const int64_t n = w.n, nt = x.nt, nb = n / kQ8Block, ldc = nb * kQxCorrLanes;
+    thread_local std::vector<int32_t> corr;
+    if ((int64_t)corr.size() < nt * ldc) corr.resize((size_t)(nt * ldc));
+    for (int64_t t = 0; t < nt; ++t)
+        for (int64_t k = 0; k < nb; ++k) qx_a8_corrections(x.q8[t * x.ld_q8 + k], corr.data() + t * ldc + k * kQxCorrLanes);
+    const int64_t nt_full = nt - nt % kGemmTokens;
+    for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+        const int64_t re = std::min(r1, rt + kRowTile);
+        for (int64_t t0 = 0; t0 < nt_full; t0 += kGemmTokens) {
+            const BlockQ8* xp[kGemmTokens];
+            const int32_t* cp[kGemmTokens];
+            for (int i = 0; i < kGemmTokens; ++i) {
+                xp[i] = x.q8 + (t0 + i) * x.ld_q8;
+                cp[i] = corr.data() + (t0 + i) * ldc;
+            }
+            for (int64_t r = rt; r < re; ++r) {
+                float out[kGemmTokens];
+                gemm(n, w.data + r * w.row_bytes, xp, cp, out);
+                for (int i = 0; i < kGemmTokens; ++i) y[(t0 + i) * ldy + r] = out[i];
+            }
+        }
+        for (int64_t t = nt_full; t < nt; ++t)
+            for (int64_t r = rt; r < re; ++r)
+                y[t * ldy + r] = gemv(n, w.data + r * w.row_bytes, x.q8 + t * x.ld_q8, corr.data() + t * ldc);
+    }
+}
+
 }  // namespace
 
 void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int64_t r1, float* y,
@@ -108,6 +141,11 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
         const DotA8Fn fn = select_dot_a8(*w.type, isa);
         const BlockQ8* q8 = x.q8;
         const int64_t ld = x.ld_q8;
+        const QxGemvA8Fn qx_gemv = qx_select_gemv_a8(w.type->id, isa);
+        if (qx_gemv) {
+            matmul_qx_a8(w, x, qx_select_gemm_a8(w.type->id, isa), qx_gemv, r0, r1, y, ldy);
+            return;
+        }
         const GemvA8Fn gemv = select_gemv_a8(w.type->id, isa);
         if (gemv) {
             matmul_a8_blocked(w, x, select_gemm_a8(w.type->id, isa), gemv, r0, r1, y, ldy);

@@ -94,13 +94,47 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
     return hsum512(total);
 }
 
+// VNNI: the table is stored biased, T[c] + 128 as unsigned bytes, so vpdpbusd
+// multiplies it with the signed activations directly (no sign trick); each
+// int32 lane (4 products) starts at -128 * (sum of its 4 activations), which
+// cancels the bias exactly, lane by lane: the lane sums are the same integers
+// as with signed values. The 3-bit unpack uses AVX-512BW masks: the high bit of
+// every code is one vptestmb against a bit-per-lane pattern, added as 4 with
+// a masked byte add.
 template <int BITS>
-void gemm_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* x, float* out) {
-    constexpr int T = 4;
-    const __m256i tbl = load_table<BITS>(qx_row_table(f, w));
+inline __m256i biased_table(const int8_t* t) {
+    return _mm256_xor_si256(load_table<BITS>(t), _mm256_set1_epi8((char)0x80));
+}
+
+template <int BITS>
+inline __m256i biased_values(__m256i tbl, const uint8_t* sb) {
+    if constexpr (BITS == 3) {
+        uint64_t lo;
+        uint32_t hi;
+        std::memcpy(&lo, sb, 8);
+        std::memcpy(&hi, sb + 8, 4);
+        const __m256i low = _mm256_and_si256(
+            _mm256_srlv_epi64(_mm256_set1_epi64x((long long)lo), _mm256_setr_epi64x(0, 2, 4, 6)), _mm256_set1_epi8(0x03));
+        // Byte k of dword lane i is code 4i + k; its high bit is bit i of high byte k.
+        const __mmask32 high = _mm256_test_epi8_mask(
+            _mm256_set1_epi32((int)hi), _mm256_setr_epi32(0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010,
+                                                          0x20202020, 0x40404040, (int)0x80808080));
+        return _mm256_shuffle_epi8(tbl, _mm256_mask_add_epi8(low, high, low, _mm256_set1_epi8(4)));
+    } else {
+        return _mm256_shuffle_epi8(tbl, unpack4(sb));
+    }
+}
+
+// T activation rows per pass (1: gemv, 4: gemm); per token the same
+// operations whatever T. PRE: corr given by the caller (else from x.sum).
+template <int BITS, int T, bool PRE>
+void rows_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr,
+                  float* out) {
+    const __m256i tbl = biased_table<BITS>(qx_row_table(f, w));
     const uint8_t* scales = (const uint8_t*)w + qx_scales_offset(f);
     const uint8_t* cp = (const uint8_t*)w + qx_codes_offset(f, n);
     const int64_t nsub = n / kQxSub;
+    constexpr int kSubBytes = BITS == 3 ? 12 : 16;
     __m256 total[T];
     for (auto& v : total) v = _mm256_setzero_ps();
     for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
@@ -108,11 +142,16 @@ void gemm_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* co
         __m256 acc[T];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t b = b0; b < b1; ++b) {
-            const __m256i v = values<BITS>(tbl, cp, b);
-            const __m256i av = _mm256_sign_epi8(v, v);
+            const __m256i v = biased_values<BITS>(tbl, cp + b * kSubBytes);
             for (int t = 0; t < T; ++t) {
-                const __m256i q = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)x[t][b].qs), v);
-                const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), av, q);
+                const __m256i q = _mm256_loadu_si256((const __m256i*)x[t][b].qs);
+                __m256i p32;
+                if constexpr (PRE) {
+                    p32 = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i*)(corr[t] + b * kQxCorrLanes)), v, q);
+                } else {
+                    p32 = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), v, q),
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), q));
+                }
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(x[t][b].d), acc[t]);
             }
         }
@@ -124,14 +163,20 @@ void gemm_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* co
 
 }  // namespace
 
-#define QX_DEFINE_GEMM_VNNI(lower, ID, BITS)                                                                             \
-    void lower##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const float* const*, float* out) { \
-        gemm_a8_vnni<BITS>(*qx_format(ID), n, w, x, out);                                                                 \
+#define QX_DEFINE_ROWS_VNNI(lower, ID, BITS)                                                                       \
+    float lower##_gemv_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr) {          \
+        float out;                                                                                               \
+        rows_a8_vnni<BITS, 1, true>(*qx_format(ID), n, w, &x, &corr, &out);                                      \
+        return out;                                                                                              \
+    }                                                                                                            \
+    void lower##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, \
+                                    float* out) {                                                                \
+        rows_a8_vnni<BITS, 4, true>(*qx_format(ID), n, w, x, corr, out);                                         \
     }
-QX_DEFINE_GEMM_VNNI(qx3_u, QX3_U, 3)
-QX_DEFINE_GEMM_VNNI(qx3_c, QX3_C, 3)
-QX_DEFINE_GEMM_VNNI(qx4_u, QX4_U, 4)
-QX_DEFINE_GEMM_VNNI(qx4_c, QX4_C, 4)
+QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3)
+QX_DEFINE_ROWS_VNNI(qx3_c, QX3_C, 3)
+QX_DEFINE_ROWS_VNNI(qx4_u, QX4_U, 4)
+QX_DEFINE_ROWS_VNNI(qx4_c, QX4_C, 4)
 
 #define QX_DEFINE_AVX512(lower, ID, BITS)                                                  \
     float lower##_dot_a16_avx512(int64_t n, const void* w, const float* x) {               \
@@ -141,7 +186,9 @@ QX_DEFINE_GEMM_VNNI(qx4_c, QX4_C, 4)
         return dot_a8<BITS, false>(*qx_format(ID), n, w, x);                              \
     }                                                                                      \
     float lower##_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x) {          \
-        return dot_a8<BITS, true>(*qx_format(ID), n, w, x);                               \
+        float out;                                                                         \
+        rows_a8_vnni<BITS, 1, false>(*qx_format(ID), n, w, &x, nullptr, &out);             \
+        return out;                                                                        \
     }
 
 QX_DEFINE_AVX512(qx3_u, QX3_U, 3)

@@ -53,9 +53,22 @@ float dot_a8_ref(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) 
     float lower##_dot_a8_ref(int64_t n, const void* w, const BlockQ8* x) { return dot_a8_ref(*qx_format(ID), n, w, x); } \
     void lower##_to_float(const void* w, float* y, int64_t n) { qx_dequantize_row(*qx_format(ID), w, y, n); }
 
+// The scalar row kernels: the reference dot per token (corr is not needed).
+#define QX_DEFINE_REF_ROWS(lower)                                                                                   \
+    float lower##_gemv_a8_ref(int64_t n, const void* w, const BlockQ8* x, const int32_t*) {                         \
+        return lower##_dot_a8_ref(n, w, x);                                                                         \
+    }                                                                                                               \
+    void lower##_gemm_a8_ref(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const*, float* out) { \
+        for (int t = 0; t < 4; ++t) out[t] = lower##_dot_a8_ref(n, w, x[t]);                                        \
+    }
+
 QX_DEFINE_REF(qx3_u, QX3_U)
 QX_DEFINE_REF(qx3_c, QX3_C)
 QX_DEFINE_REF(qx4_u, QX4_U)
 QX_DEFINE_REF(qx4_c, QX4_C)
+QX_DEFINE_REF_ROWS(qx3_u)
+QX_DEFINE_REF_ROWS(qx3_c)
+QX_DEFINE_REF_ROWS(qx4_u)
+QX_DEFINE_REF_ROWS(qx4_c)
 
 }  // namespace qx
