@@ -101,10 +101,11 @@ void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemv
                   float* y, int64_t ldy) {
     static_assert(kGemmTokens == 4, "QuantX gemm kernels take 4 tokens");
     const int64_t n = w.n, nt = x.nt, nb = n / kQ8Block, ldc = nb * kQxCorrLanes;
+    const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
     thread_local std::vector<int32_t> corr;
     if ((int64_t)corr.size() < nt * ldc) corr.resize((size_t)(nt * ldc));
     for (int64_t t = 0; t < nt; ++t)
-        for (int64_t k = 0; k < nb; ++k) qx_a8_corrections(x.q8[t * x.ld_q8 + k], corr.data() + t * ldc + k * kQxCorrLanes);
+        for (int64_t k = 0; k < nb; ++k) qx_a8_corrections(x.q8[t * x.ld_q8 + k], bias, corr.data() + t * ldc + k * kQxCorrLanes);
     const int64_t nt_full = nt - nt % kGemmTokens;
     for (int64_t rt = r0; rt < r1; rt += kRowTile) {
         const int64_t re = std::min(r1, rt + kRowTile);
@@ -122,8 +123,8 @@ void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemv
             }
         }
         for (int64_t t = nt_full; t < nt; ++t)
-            for (int64_t r = rt; r < re; ++r)
-                y[t * ldy + r] = gemv(n, w.data + r * w.row_bytes, x.q8 + t * x.ld_q8, corr.data() + t * ldc);
+            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, corr.data() + t * ldc,
+                 y + t * ldy + rt);
     }
 }
 

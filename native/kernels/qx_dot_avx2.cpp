@@ -73,10 +73,9 @@ void rows_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* 
 }  // namespace
 
 #define QX_DEFINE_ROWS_AVX2(lower, ID, BITS)                                                                      \
-    float lower##_gemv_a8_avx2(int64_t n, const void* w, const BlockQ8* x, const int32_t*) {                    \
-        float out;                                                                                              \
-        rows_a8<BITS, 1>(*qx_format(ID), n, w, &x, &out);                                                       \
-        return out;                                                                                             \
+    void lower##_gemv_a8_avx2(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,    \
+                              const int32_t*, float* y) {                                                       \
+        for (int64_t r = 0; r < rows; ++r) rows_a8<BITS, 1>(*qx_format(ID), n, w + r * row_bytes, &x, y + r);  \
     }                                                                                                           \
     void lower##_gemm_a8_avx2(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const*, float* out) { \
         rows_a8<BITS, 4>(*qx_format(ID), n, w, x, out);                                                         \

@@ -94,20 +94,21 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
     return hsum512(total);
 }
 
-// VNNI: the table is stored biased, T[c] + 128 as unsigned bytes, so vpdpbusd
-// multiplies it with the signed activations directly (no sign trick); each
-// int32 lane (4 products) starts at -128 * (sum of its 4 activations), which
-// cancels the bias exactly, lane by lane: the lane sums are the same integers
-// as with signed values. The 3-bit unpack uses AVX-512BW masks: the high bit of
-// every code is one vptestmb against a bit-per-lane pattern, added as 4 with
-// a masked byte add.
+// VNNI: vpdpbusd multiplies unsigned weight bytes with the signed
+// activations directly (no sign trick): U types give the code itself
+// (T[c] + 4 or + 8, no lookup), C types T[c] + 128 from a biased table. Each
+// int32 lane (4 products) starts at -bias * (sum of its 4 activations)
+// (qx_a8_corrections), which cancels the bias exactly, lane by lane: the lane
+// sums are the same integers as with signed values. The 3-bit unpack uses
+// AVX-512BW masks: the high bit of every code is one vptestmb against a
+// bit-per-lane pattern, added as 4 with a masked byte add.
 template <int BITS>
 inline __m256i biased_table(const int8_t* t) {
     return _mm256_xor_si256(load_table<BITS>(t), _mm256_set1_epi8((char)0x80));
 }
 
 template <int BITS>
-inline __m256i biased_values(__m256i tbl, const uint8_t* sb) {
+inline __m256i codes_bw(const uint8_t* sb) {
     if constexpr (BITS == 3) {
         uint64_t lo;
         uint32_t hi;
@@ -119,18 +120,18 @@ inline __m256i biased_values(__m256i tbl, const uint8_t* sb) {
         const __mmask32 high = _mm256_test_epi8_mask(
             _mm256_set1_epi32((int)hi), _mm256_setr_epi32(0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010,
                                                           0x20202020, 0x40404040, (int)0x80808080));
-        return _mm256_shuffle_epi8(tbl, _mm256_mask_add_epi8(low, high, low, _mm256_set1_epi8(4)));
+        return _mm256_mask_add_epi8(low, high, low, _mm256_set1_epi8(4));
     } else {
-        return _mm256_shuffle_epi8(tbl, unpack4(sb));
+        return unpack4(sb);
     }
 }
 
 // T activation rows per pass (1: gemv, 4: gemm); per token the same
-// operations whatever T. PRE: corr given by the caller (else from x.sum).
-template <int BITS, int T, bool PRE>
+// operations whatever T. PRE: corr given by the caller (else computed here).
+template <int BITS, bool CB, int T, bool PRE>
 void rows_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr,
                   float* out) {
-    const __m256i tbl = biased_table<BITS>(qx_row_table(f, w));
+    const __m256i tbl = CB ? biased_table<BITS>(qx_row_table(f, w)) : _mm256_setzero_si256();
     const uint8_t* scales = (const uint8_t*)w + qx_scales_offset(f);
     const uint8_t* cp = (const uint8_t*)w + qx_codes_offset(f, n);
     const int64_t nsub = n / kQxSub;
@@ -142,15 +143,17 @@ void rows_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* co
         __m256 acc[T];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t b = b0; b < b1; ++b) {
-            const __m256i v = biased_values<BITS>(tbl, cp + b * kSubBytes);
+            __m256i v = codes_bw<BITS>(cp + b * kSubBytes);
+            if constexpr (CB) v = _mm256_shuffle_epi8(tbl, v);
             for (int t = 0; t < T; ++t) {
                 const __m256i q = _mm256_loadu_si256((const __m256i*)x[t][b].qs);
                 __m256i p32;
                 if constexpr (PRE) {
                     p32 = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i*)(corr[t] + b * kQxCorrLanes)), v, q);
                 } else {
+                    const __m256i bias = _mm256_set1_epi8((char)(CB ? 128 : 1 << (BITS - 1)));
                     p32 = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), v, q),
-                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), q));
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, q));
                 }
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(x[t][b].d), acc[t]);
             }
@@ -163,22 +166,22 @@ void rows_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* co
 
 }  // namespace
 
-#define QX_DEFINE_ROWS_VNNI(lower, ID, BITS)                                                                       \
-    float lower##_gemv_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr) {          \
-        float out;                                                                                               \
-        rows_a8_vnni<BITS, 1, true>(*qx_format(ID), n, w, &x, &corr, &out);                                      \
-        return out;                                                                                              \
+#define QX_DEFINE_ROWS_VNNI(lower, ID, BITS, CB)                                                                       \
+    void lower##_gemv_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
+                                    const int32_t* corr, float* y) {                                             \
+        const QxFormat& f = *qx_format(ID);                                                                      \
+        for (int64_t r = 0; r < rows; ++r) rows_a8_vnni<BITS, CB, 1, true>(f, n, w + r * row_bytes, &x, &corr, y + r); \
     }                                                                                                            \
     void lower##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, \
                                     float* out) {                                                                \
-        rows_a8_vnni<BITS, 4, true>(*qx_format(ID), n, w, x, corr, out);                                         \
+        rows_a8_vnni<BITS, CB, 4, true>(*qx_format(ID), n, w, x, corr, out);                                         \
     }
-QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3)
-QX_DEFINE_ROWS_VNNI(qx3_c, QX3_C, 3)
-QX_DEFINE_ROWS_VNNI(qx4_u, QX4_U, 4)
-QX_DEFINE_ROWS_VNNI(qx4_c, QX4_C, 4)
+QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3, false)
+QX_DEFINE_ROWS_VNNI(qx3_c, QX3_C, 3, true)
+QX_DEFINE_ROWS_VNNI(qx4_u, QX4_U, 4, false)
+QX_DEFINE_ROWS_VNNI(qx4_c, QX4_C, 4, true)
 
-#define QX_DEFINE_AVX512(lower, ID, BITS)                                                  \
+#define QX_DEFINE_AVX512(lower, ID, BITS, CB)                                                  \
     float lower##_dot_a16_avx512(int64_t n, const void* w, const float* x) {               \
         return dot_a16<BITS>(*qx_format(ID), n, w, x);                                    \
     }                                                                                      \
@@ -187,13 +190,13 @@ QX_DEFINE_ROWS_VNNI(qx4_c, QX4_C, 4)
     }                                                                                      \
     float lower##_dot_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* x) {          \
         float out;                                                                         \
-        rows_a8_vnni<BITS, 1, false>(*qx_format(ID), n, w, &x, nullptr, &out);             \
+        rows_a8_vnni<BITS, CB, 1, false>(*qx_format(ID), n, w, &x, nullptr, &out);             \
         return out;                                                                        \
     }
 
-QX_DEFINE_AVX512(qx3_u, QX3_U, 3)
-QX_DEFINE_AVX512(qx3_c, QX3_C, 3)
-QX_DEFINE_AVX512(qx4_u, QX4_U, 4)
-QX_DEFINE_AVX512(qx4_c, QX4_C, 4)
+QX_DEFINE_AVX512(qx3_u, QX3_U, 3, false)
+QX_DEFINE_AVX512(qx3_c, QX3_C, 3, true)
+QX_DEFINE_AVX512(qx4_u, QX4_U, 4, false)
+QX_DEFINE_AVX512(qx4_c, QX4_C, 4, true)
 
 }  // namespace qx

@@ -3,8 +3,10 @@
 // scalar reference every SIMD set is tested against (native/tests/test_qx.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
+#include "qx_format.h"
 #include "types.h"
 
 #define QX_DECLARE_DOTS(isa)                                                        \
@@ -41,20 +43,21 @@ float qx4_c_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
 // Row-streaming A8 kernels used by matmul_rows (one token: gemv; kGemmTokens
 // tokens: gemm, each weight sub-block decoded once for all of them).
 // corr[t] holds kQxCorrLanes int32 per block of x[t] (qx_a8_corrections),
-// prepared once per matmul call: the VNNI kernels multiply unsigned
-// (T[c] + 128) bytes with the signed activations and start each int32 lane
-// (4 products) at -128 * (sum of its 4 activations), which removes the bias
-// exactly, lane by lane (integers, no rounding); other ISAs ignore it.
-// out[t] (gemm) and the gemv result equal dot_a8(n, w, x[t]) within the spec's
-// tolerance, and for one ISA the gemm's out[t] is bit-identical to its gemv
-// on that token (same operations in the same order), so a token's result
-// does not depend on the batch it comes in.
+// prepared once per matmul call. The VNNI kernels multiply unsigned weight
+// bytes u = T[c] + bias with the signed activations (vpdpbusd) and start each
+// int32 lane (4 products) at -bias * (sum of its 4 activations), which removes
+// the bias exactly, lane by lane (integers, no rounding). U types use the code
+// itself (bias 4 / 8: no table lookup at all), C types T[c] + 128. Other ISAs
+// ignore corr.
 constexpr int kQxCorrLanes = 8;
-using QxGemvA8Fn = float (*)(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr);
+// gemv: rows consecutive weight rows (row_bytes apart) against one token, y[r].
+using QxGemvA8Fn = void (*)(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
+                            const int32_t* corr, float* y);
 using QxGemmA8Fn = void (*)(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, float* out);
-inline void qx_a8_corrections(const BlockQ8& b, int32_t* lanes) {
+inline int32_t qx_a8_bias(const QxFormat& f) { return f.row_codebook ? 128 : f.table_size / 2; }
+inline void qx_a8_corrections(const BlockQ8& b, int32_t bias, int32_t* lanes) {
     for (int l = 0; l < kQxCorrLanes; ++l)
-        lanes[l] = -128 * ((int32_t)b.qs[4 * l] + b.qs[4 * l + 1] + b.qs[4 * l + 2] + b.qs[4 * l + 3]);
+        lanes[l] = -bias * ((int32_t)b.qs[4 * l] + b.qs[4 * l + 1] + b.qs[4 * l + 2] + b.qs[4 * l + 3]);
 }
 // nullptr for non-QuantX ids and for ISAs without row kernels (NEON: matmul_rows
 // then calls the traits' dot per token).
@@ -62,10 +65,14 @@ QxGemvA8Fn qx_select_gemv_a8(uint32_t type_id, Isa isa);
 QxGemmA8Fn qx_select_gemm_a8(uint32_t type_id, Isa isa);
 
 #define QX_DECLARE_ROW_KERNELS(isa)                                                                                    \
-    float qx3_u_gemv_a8_##isa(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr);                        \
-    float qx3_c_gemv_a8_##isa(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr);                        \
-    float qx4_u_gemv_a8_##isa(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr);                        \
-    float qx4_c_gemv_a8_##isa(int64_t n, const void* w, const BlockQ8* x, const int32_t* corr);                        \
+    void qx3_u_gemv_a8_##isa(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,            \
+                           const int32_t* corr, float* y);                                                            \
+    void qx3_c_gemv_a8_##isa(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,            \
+                           const int32_t* corr, float* y);                                                            \
+    void qx4_u_gemv_a8_##isa(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,            \
+                           const int32_t* corr, float* y);                                                            \
+    void qx4_c_gemv_a8_##isa(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,            \
+                           const int32_t* corr, float* y);                                                            \
     void qx3_u_gemm_a8_##isa(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, float* out); \
     void qx3_c_gemm_a8_##isa(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, float* out); \
     void qx4_u_gemm_a8_##isa(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const* corr, float* out); \

@@ -55,8 +55,9 @@ float dot_a8_ref(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) 
 
 // The scalar row kernels: the reference dot per token (corr is not needed).
 #define QX_DEFINE_REF_ROWS(lower)                                                                                   \
-    float lower##_gemv_a8_ref(int64_t n, const void* w, const BlockQ8* x, const int32_t*) {                         \
-        return lower##_dot_a8_ref(n, w, x);                                                                         \
+    void lower##_gemv_a8_ref(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,         \
+                             const int32_t*, float* y) {                                                            \
+        for (int64_t r = 0; r < rows; ++r) y[r] = lower##_dot_a8_ref(n, w + r * row_bytes, x);                      \
     }                                                                                                               \
     void lower##_gemm_a8_ref(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const*, float* out) { \
         for (int t = 0; t < 4; ++t) out[t] = lower##_dot_a8_ref(n, w, x[t]);                                        \

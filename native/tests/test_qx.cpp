@@ -7,6 +7,7 @@
 #include <cmath>
 #include <thread>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -269,7 +270,7 @@ void test_row_kernels() {
             bool same = true;
             int cases = 0;
             for (int64_t n : lengths) {
-                const int64_t rows = 6, nb = n / 32;
+                const int64_t rows = 7, nb = n / 32;  // odd: row pairs and a single row
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
@@ -280,10 +281,13 @@ void test_row_kernels() {
                 for (int t = 0; t < 4; ++t) {
                     q[(size_t)t] = quantize_q8(make_activations(rng, n, t));
                     for (int64_t b = 0; b < nb; ++b)
-                        qx_a8_corrections(q[(size_t)t][(size_t)b], corr[(size_t)t].data() + b * kQxCorrLanes);
+                        qx_a8_corrections(q[(size_t)t][(size_t)b], qx_a8_bias(f), corr[(size_t)t].data() + b * kQxCorrLanes);
                     xp[t] = q[(size_t)t].data();
                     cp[t] = corr[(size_t)t].data();
                 }
+                std::vector<float> ones((size_t)(4 * rows));
+                for (int t = 0; t < 4; ++t)
+                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], cp[t], ones.data() + t * rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
                     float out[4];
@@ -293,7 +297,7 @@ void test_row_kernels() {
                         std::vector<float> zero((size_t)n, 0.0f);
                         reference_formulas(f, row, n, zero.data(), xp[t], &a16, &a8, &m16, &m8);
                         const float r8 = ref(n, row, xp[t]);
-                        const float one = gemv(n, row, xp[t], cp[t]);
+                        const float one = ones[(size_t)(t * rows + r)];
                         worst = std::max(worst, std::fabs(out[t] - r8) / (m8 + 1e-30));
                         worst = std::max(worst, std::fabs(one - r8) / (m8 + 1e-30));
                         same = same && std::memcmp(&one, &out[t], sizeof(float)) == 0;
@@ -476,17 +480,17 @@ void bench(bool only_qx3) {
                     (unsigned long long)sums[0]);
     }
     // 8192 x 32768: 104 MB of QX3 rows, 3x the 32 MB L3 of the dev machine.
-    const int64_t n = 8192, rows = 32768, nb = n / 32;
+    const int64_t n = 8192, rows = std::getenv("QX_BENCH_ROWS") ? std::atoll(std::getenv("QX_BENCH_ROWS")) : 32768, nb = n / 32;
     std::mt19937 rng(3);
     std::normal_distribution<float> nd;
     std::vector<float> x((size_t)n);
     for (auto& v : x) v = nd(rng);
     const std::vector<BlockQ8> q = quantize_q8(x);
-    std::vector<int32_t> corr((size_t)(nb * kQxCorrLanes));
-    for (int64_t b = 0; b < nb; ++b) qx_a8_corrections(q[(size_t)b], corr.data() + b * kQxCorrLanes);
     std::vector<float> y((size_t)rows);
     for (const auto& f : kQxFormats) {
         if (only_qx3 && f.bits != 3) continue;
+        std::vector<int32_t> corr((size_t)(nb * kQxCorrLanes));
+        for (int64_t b = 0; b < nb; ++b) qx_a8_corrections(q[(size_t)b], qx_a8_bias(f), corr.data() + b * kQxCorrLanes);
         const TypeTraits* t = qx_type_traits(f.id);
         const size_t rb = qx_row_size(f, n);
         std::vector<float> w((size_t)(256 * n));
@@ -503,11 +507,15 @@ void bench(bool only_qx3) {
                 for (int threads : {1, 2}) {
                     const double sec = best_time(threads, 10, [&](int id, int nth) {
                         const int64_t a = rows * id / nth, b = rows * (id + 1) / nth;
+                        if (mode == 1 && gemv) {
+                            for (int64_t r = a; r < b; r += 16)  // row tiles as matmul_rows
+                                gemv(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, b - r), q.data(),
+                                     corr.data(), y.data() + r);
+                            return;
+                        }
                         for (int64_t r = a; r < b; ++r) {
                             const uint8_t* row = packed.data() + (size_t)r * rb;
-                            y[(size_t)r] = mode == 0 ? t->dot_a16[isa](n, row, x.data())
-                                           : gemv    ? gemv(n, row, q.data(), corr.data())
-                                                     : t->dot_a8[isa](n, row, q.data());
+                            y[(size_t)r] = mode == 0 ? t->dot_a16[isa](n, row, x.data()) : t->dot_a8[isa](n, row, q.data());
                         }
                     });
                     const double gbs = packed.size() / sec / 1e9;
