@@ -102,6 +102,9 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
 // sums are the same integers as with signed values. The 3-bit unpack uses
 // AVX-512BW masks: the high bit of every code is one vptestmb against a
 // bit-per-lane pattern, added as 4 with a masked byte add.
+// Software prefetch distance of the one-token kernel (bytes of codes ahead):
+// measured on the 8192 x 32768 bench, 2 KB beat 0.5/1/4 KB and none by 5-15 %.
+constexpr int kQxPrefetchAhead = 2048;
 template <int BITS>
 inline __m256i biased_table(const int8_t* t) {
     return _mm256_xor_si256(load_table<BITS>(t), _mm256_set1_epi8((char)0x80));
@@ -143,6 +146,7 @@ void rows_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* co
         __m256 acc[T];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t b = b0; b < b1; ++b) {
+            if constexpr (T == 1) _mm_prefetch((const char*)(cp + b * kSubBytes) + kQxPrefetchAhead, _MM_HINT_T0);
             __m256i v = codes_bw<BITS>(cp + b * kSubBytes);
             if constexpr (CB) v = _mm256_shuffle_epi8(tbl, v);
             for (int t = 0; t < T; ++t) {
