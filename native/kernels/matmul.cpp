@@ -95,35 +95,24 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
     }
 }
 
-// QuantX formats: the same tiling, with the per-block bias corrections of the
-// VNNI kernels prepared once per call (qx_kernels.h).
+// QuantX formats: the same tiling, with the activations prepared once per
+// call for the VNNI kernels (qx_kernels.h); the gemm gets a whole row tile
+// and all token quads, so it decodes each weight row once per call.
 void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
                   float* y, int64_t ldy) {
-    static_assert(kGemmTokens == 4, "QuantX gemm kernels take 4 tokens");
-    const int64_t n = w.n, nt = x.nt, nb = n / kQ8Block, ldc = nb * kQxCorrLanes;
+    const int64_t n = w.n, nt = x.nt, lda = qx_act_pairs(n);
     const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
-    thread_local std::vector<int32_t> corr;
-    if ((int64_t)corr.size() < nt * ldc) corr.resize((size_t)(nt * ldc));
-    for (int64_t t = 0; t < nt; ++t)
-        for (int64_t k = 0; k < nb; ++k) qx_a8_corrections(x.q8[t * x.ld_q8 + k], bias, corr.data() + t * ldc + k * kQxCorrLanes);
+    thread_local std::vector<QxActPair> xa;
+    if ((int64_t)xa.size() < nt * lda) xa.resize((size_t)(nt * lda));
+    for (int64_t t = 0; t < nt; ++t) qx_prepare_act_pairs(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
     const int64_t nt_full = nt - nt % kGemmTokens;
     for (int64_t rt = r0; rt < r1; rt += kRowTile) {
         const int64_t re = std::min(r1, rt + kRowTile);
-        for (int64_t t0 = 0; t0 < nt_full; t0 += kGemmTokens) {
-            const BlockQ8* xp[kGemmTokens];
-            const int32_t* cp[kGemmTokens];
-            for (int i = 0; i < kGemmTokens; ++i) {
-                xp[i] = x.q8 + (t0 + i) * x.ld_q8;
-                cp[i] = corr.data() + (t0 + i) * ldc;
-            }
-            for (int64_t r = rt; r < re; ++r) {
-                float out[kGemmTokens];
-                gemm(n, w.data + r * w.row_bytes, xp, cp, out);
-                for (int i = 0; i < kGemmTokens; ++i) y[(t0 + i) * ldy + r] = out[i];
-            }
-        }
+        if (nt_full)
+            gemm(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8, x.ld_q8, nt_full, xa.data(), lda, y + rt,
+                 ldy);
         for (int64_t t = nt_full; t < nt; ++t)
-            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, corr.data() + t * ldc,
+            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, xa.data() + t * lda,
                  y + t * ldy + rt);
     }
 }

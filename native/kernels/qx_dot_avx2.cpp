@@ -74,11 +74,19 @@ void rows_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* 
 
 #define QX_DEFINE_ROWS_AVX2(lower, ID, BITS)                                                                      \
     void lower##_gemv_a8_avx2(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,    \
-                              const int32_t*, float* y) {                                                       \
+                              const QxActPair*, float* y) {                                                       \
         for (int64_t r = 0; r < rows; ++r) rows_a8<BITS, 1>(*qx_format(ID), n, w + r * row_bytes, &x, y + r);  \
     }                                                                                                           \
-    void lower##_gemm_a8_avx2(int64_t n, const void* w, const BlockQ8* const* x, const int32_t* const*, float* out) { \
-        rows_a8<BITS, 4>(*qx_format(ID), n, w, x, out);                                                         \
+    void lower##_gemm_a8_avx2(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,    \
+                              int64_t ldx, int64_t nt, const QxActPair*, int64_t, float* y, int64_t ldy) {        \
+        for (int64_t t0 = 0; t0 + 4 <= nt; t0 += 4) {                                                           \
+            const BlockQ8* xp[4] = {x + t0 * ldx, x + (t0 + 1) * ldx, x + (t0 + 2) * ldx, x + (t0 + 3) * ldx};  \
+            for (int64_t r = 0; r < rows; ++r) {                                                                \
+                float out[4];                                                                                   \
+                rows_a8<BITS, 4>(*qx_format(ID), n, w + r * row_bytes, xp, out);                                \
+                for (int i = 0; i < 4; ++i) y[(t0 + i) * ldy + r] = out[i];                                     \
+            }                                                                                                   \
+        }                                                                                                       \
     }
 QX_DEFINE_ROWS_AVX2(qx3_u, QX3_U, 3)
 QX_DEFINE_ROWS_AVX2(qx3_c, QX3_C, 3)

@@ -274,33 +274,34 @@ void test_row_kernels() {
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
-                std::vector<std::vector<BlockQ8>> q(4);
-                std::vector<std::vector<int32_t>> corr(4, std::vector<int32_t>((size_t)(nb * kQxCorrLanes)));
-                const BlockQ8* xp[4];
-                const int32_t* cp[4];
+                // 4 tokens, contiguous, and their prepared pairs (qx_prepare_act_pairs).
+                const int64_t np = qx_act_pairs(n);
+                std::vector<BlockQ8> xs;
+                std::vector<QxActPair> xa((size_t)(4 * np));
                 for (int t = 0; t < 4; ++t) {
-                    q[(size_t)t] = quantize_q8(make_activations(rng, n, t));
-                    for (int64_t b = 0; b < nb; ++b)
-                        qx_a8_corrections(q[(size_t)t][(size_t)b], qx_a8_bias(f), corr[(size_t)t].data() + b * kQxCorrLanes);
-                    xp[t] = q[(size_t)t].data();
-                    cp[t] = corr[(size_t)t].data();
+                    const auto q = quantize_q8(make_activations(rng, n, t));
+                    xs.insert(xs.end(), q.begin(), q.end());
                 }
-                std::vector<float> ones((size_t)(4 * rows));
+                const BlockQ8* xp[4];
+                for (int t = 0; t < 4; ++t) {
+                    xp[t] = xs.data() + t * nb;
+                    qx_prepare_act_pairs(xp[t], n, qx_a8_bias(f), xa.data() + t * np);
+                }
+                std::vector<float> ones((size_t)(4 * rows)), batch((size_t)(4 * rows));
                 for (int t = 0; t < 4; ++t)
-                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], cp[t], ones.data() + t * rows);
+                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], xa.data() + t * np, ones.data() + t * rows);
+                gemm(n, packed.data(), qx_row_size(f, n), rows, xs.data(), nb, 4, xa.data(), np, batch.data(), rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
-                    float out[4];
-                    gemm(n, row, xp, cp, out);
                     for (int t = 0; t < 4; ++t) {
                         double a16, a8, m16, m8;
                         std::vector<float> zero((size_t)n, 0.0f);
                         reference_formulas(f, row, n, zero.data(), xp[t], &a16, &a8, &m16, &m8);
                         const float r8 = ref(n, row, xp[t]);
-                        const float one = ones[(size_t)(t * rows + r)];
-                        worst = std::max(worst, std::fabs(out[t] - r8) / (m8 + 1e-30));
+                        const float one = ones[(size_t)(t * rows + r)], many = batch[(size_t)(t * rows + r)];
+                        worst = std::max(worst, std::fabs(many - r8) / (m8 + 1e-30));
                         worst = std::max(worst, std::fabs(one - r8) / (m8 + 1e-30));
-                        same = same && std::memcmp(&one, &out[t], sizeof(float)) == 0;
+                        same = same && std::memcmp(&one, &many, sizeof(float)) == 0;
                         ++cases;
                     }
                 }
@@ -461,6 +462,47 @@ double best_time(int threads, int reps, const F& work) {
     return best;
 }
 
+// Prompt-processing kernel: a SmolLM2-sized matrix against 128 tokens, one
+// thread, in row tiles of 16 as matmul_rows calls it.
+void bench_gemm() {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd;
+    for (int64_t n : {576, 1536}) {
+        const int64_t rows = n == 576 ? 1536 : 576, nt = 128, nb = n / 32;
+        std::vector<BlockQ8> x;
+        for (int64_t t = 0; t < nt; ++t) {
+            std::vector<float> v((size_t)n);
+            for (auto& e : v) e = nd(rng);
+            const auto q = quantize_q8(v);
+            x.insert(x.end(), q.begin(), q.end());
+        }
+        for (const auto& f : kQxFormats) {
+            if (f.bits != 3) continue;
+            const int64_t np = qx_act_pairs(n);
+            std::vector<QxActPair> xa((size_t)(nt * np));
+            for (int64_t t = 0; t < nt; ++t) qx_prepare_act_pairs(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
+            std::vector<float> w((size_t)(rows * n));
+            for (auto& e : w) e = nd(rng);
+            const size_t rb = qx_row_size(f, n);
+            std::vector<uint8_t> packed(rb * (size_t)rows);
+            qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
+            std::vector<float> y((size_t)(rows * nt));
+            for (int isa = 1; isa < kIsaCount; ++isa) {
+                const QxGemmA8Fn gemm = qx_select_gemm_a8(f.id, (Isa)isa);
+                if (!isa_runs(isa) || !gemm) continue;
+                const double sec = best_time(1, 5, [&](int, int) {
+                    for (int64_t r = 0; r < rows; r += 16)
+                        gemm(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, rows - r), x.data(), nb, nt,
+                             xa.data(), np, y.data() + r, rows);
+                });
+                std::printf("%s %-10s gemm %lld x %lld x %lld tokens: %.2f ms, %.2f ns per (row, token, 32 weights)\n",
+                            f.name, isa_label(isa), (long long)rows, (long long)n, (long long)nt, sec * 1e3,
+                            sec * 1e9 / (double)(rows * nt * nb));
+            }
+        }
+    }
+}
+
 void bench(bool only_qx3) {
     double bandwidth[2] = {};
     const size_t bytes = (size_t)256 << 20;
@@ -489,8 +531,8 @@ void bench(bool only_qx3) {
     std::vector<float> y((size_t)rows);
     for (const auto& f : kQxFormats) {
         if (only_qx3 && f.bits != 3) continue;
-        std::vector<int32_t> corr((size_t)(nb * kQxCorrLanes));
-        for (int64_t b = 0; b < nb; ++b) qx_a8_corrections(q[(size_t)b], qx_a8_bias(f), corr.data() + b * kQxCorrLanes);
+        std::vector<QxActPair> xa((size_t)qx_act_pairs(n));
+        qx_prepare_act_pairs(q.data(), n, qx_a8_bias(f), xa.data());
         const TypeTraits* t = qx_type_traits(f.id);
         const size_t rb = qx_row_size(f, n);
         std::vector<float> w((size_t)(256 * n));
@@ -510,7 +552,7 @@ void bench(bool only_qx3) {
                         if (mode == 1 && gemv) {
                             for (int64_t r = a; r < b; r += 16)  // row tiles as matmul_rows
                                 gemv(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, b - r), q.data(),
-                                     corr.data(), y.data() + r);
+                                     xa.data(), y.data() + r);
                             return;
                         }
                         for (int64_t r = a; r < b; ++r) {
@@ -531,6 +573,10 @@ void bench(bool only_qx3) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--bench-gemm") {
+        bench_gemm();
+        return 0;
+    }
     if (argc > 1 && std::string(argv[1]) == "--bench") {
         bench(argc > 2 && std::string(argv[2]) == "qx3");
         return 0;
