@@ -100,11 +100,11 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
 // and all token quads, so it decodes each weight row once per call.
 void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
                   float* y, int64_t ldy) {
-    const int64_t n = w.n, nt = x.nt, lda = qx_act_pairs(n);
+    const int64_t n = w.n, nt = x.nt, lda = (n / 32);
     const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
-    thread_local std::vector<QxActPair> xa;
+    thread_local std::vector<QxActCorr> xa;
     if ((int64_t)xa.size() < nt * lda) xa.resize((size_t)(nt * lda));
-    for (int64_t t = 0; t < nt; ++t) qx_prepare_act_pairs(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
+    for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
     const int64_t nt_full = nt - nt % kGemmTokens;
     for (int64_t rt = r0; rt < r1; rt += kRowTile) {
         const int64_t re = std::min(r1, rt + kRowTile);

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include <algorithm>
 #include <vector>
 
 #include "qx_format.h"
@@ -166,131 +167,149 @@ float dot_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x)
     return hsum256(total);
 }
 
-// The weights of block pair p as the two vpdpbusd operands matching
-// QxActPair.q: lo = [b 0..15 | b+1 0..15], hi = [b 16..31 | b+1 16..31].
-template <int BITS, bool CB>
-inline void pair_values(__m256i tbl, const uint8_t* cp, int64_t nsub, int64_t p, __m256i* lo, __m256i* hi) {
-    const int64_t b = 2 * p;
-    const __m256i v0 = row_values<BITS, CB>(tbl, cp, b);
-    const __m256i v1 = b + 1 < nsub ? row_values<BITS, CB>(tbl, cp, b + 1) : _mm256_setzero_si256();
-    *lo = _mm256_permute2x128_si256(v0, v1, 0x20);
-    *hi = _mm256_permute2x128_si256(v0, v1, 0x31);
+// Row kernels, 8 rows at a time with one row per fp32 lane: each lane holds
+// its row's exact int32 sum of a 32-block (bias removed), so one int->float
+// conversion and one fma per block serve 8 rows. Per (row, token) both
+// kernels then do the same float operations in the same order
+//   acc = fma(float(isum_b), d_b, acc) over the blocks of a group,
+//   total = fma(acc, scale_g, total) over the groups,
+// so gemv and gemm results are bit-identical.
+constexpr int kRowsPerPass = 8;
+#define QX_PF_ROW 256
+
+
+
+// Row r's 8 int32 lanes summed into lane r of the result (exact).
+inline __m256i transpose_sum(const __m256i* p) {
+    const __m256i s01 = _mm256_hadd_epi32(p[0], p[1]), s23 = _mm256_hadd_epi32(p[2], p[3]);
+    const __m256i s45 = _mm256_hadd_epi32(p[4], p[5]), s67 = _mm256_hadd_epi32(p[6], p[7]);
+    const __m256i a = _mm256_hadd_epi32(s01, s23), b = _mm256_hadd_epi32(s45, s67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-inline float hsum128(__m128 s) {
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+// The 8 rows' fp16 scales of group g as fp32 lanes.
+inline __m256 group_scales(const uint8_t* const* scales, int64_t g) {
+    uint16_t h[kRowsPerPass];
+    for (int r = 0; r < kRowsPerPass; ++r) std::memcpy(&h[r], scales[r] + 2 * g, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)h));
 }
 
-// R rows x T tokens over block pairs. Values(r, p, &lo, &hi) gives row r's
-// operands for pair p. Per (row, token) the operations and their order are
-// the same whatever R, T and Values (decoding on the fly or reading rows
-// decoded beforehand), so gemv and gemm agree bit for bit. Per group (2 pairs)
-// two accumulators (pair 0 / pair 1: short fma chains), then the two halves
-// (blocks b / b+1) are folded to 4 lanes and scaled by the group scale.
-template <int R, int T, class Values>
-inline void pairs_kernel(int64_t n, const uint8_t* const* scales, const QxActPair* const* xa, const Values& values,
-                         float out[][T]) {
-    const int64_t np = qx_act_pairs(n);
-    constexpr int64_t kPairsPerGroup = kSubsPerGroup / 2;
-    __m128 total[R][T];
-    for (auto& rt : total)
-        for (auto& v : rt) v = _mm_setzero_ps();
-    for (int64_t p0 = 0, g = 0; p0 < np; p0 += kPairsPerGroup, ++g) {
-        const int64_t p1 = p0 + kPairsPerGroup < np ? p0 + kPairsPerGroup : np;
-        __m256 acc[2][R][T];
-        for (auto& e : acc)
-            for (auto& rt : e)
-                for (auto& v : rt) v = _mm256_setzero_ps();
-        for (int64_t p = p0; p < p1; ++p) {
-            __m256i lo[R], hi[R];
-            for (int r = 0; r < R; ++r) values(r, p, &lo[r], &hi[r]);
-            const int k = (int)(p - p0);
-            for (int t = 0; t < T; ++t) {
-                const QxActPair& a = xa[t][p];
-                const __m256i q0 = _mm256_loadu_si256((const __m256i*)a.q);
-                const __m256i q1 = _mm256_loadu_si256((const __m256i*)(a.q + 32));
-                const __m256i c = _mm256_loadu_si256((const __m256i*)a.corr);
-                const __m256 d = _mm256_loadu_ps(a.d);
-                for (int r = 0; r < R; ++r) {
-                    const __m256i s = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(c, lo[r], q0), hi[r], q1);
-                    acc[k][r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc[k][r][t]);
-                }
-            }
-        }
-        for (int r = 0; r < R; ++r) {
-            const __m128 dg = _mm_set1_ps(scale_at(scales[r], g));
-            for (int t = 0; t < T; ++t) {
-                const __m256 s = _mm256_add_ps(acc[0][r][t], acc[1][r][t]);
-                const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-                total[r][t] = _mm_fmadd_ps(s4, dg, total[r][t]);
-            }
-        }
+// Pointers to rows r0..r0+7 (a short last pass repeats its last row; the
+// repeated lanes are computed and dropped).
+inline void pass_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int64_t rows, const uint8_t** out) {
+    for (int r = 0; r < kRowsPerPass; ++r) out[r] = w + (size_t)std::min<int64_t>(r0 + r, rows - 1) * row_bytes;
+}
+
+inline void store_rows(__m256 v, int64_t valid, float* y) {
+    if (valid >= kRowsPerPass) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float tmp[kRowsPerPass];
+        _mm256_store_ps(tmp, v);
+        for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
     }
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) out[r][t] = hsum128(total[r][t]);
 }
 
 template <int BITS, bool CB>
-void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const QxActPair* xa,
-               float* y) {
+void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
+               const QxActCorr* xa, float* y) {
     const int64_t nsub = n / kQxSub;
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* row = w + r * row_bytes;
-        const __m256i tbl = CB ? biased_table<BITS>(qx_row_table(f, row)) : _mm256_setzero_si256();
-        const uint8_t* cp = row + qx_codes_offset(f, n);
-        const uint8_t* sc[1] = {row + qx_scales_offset(f)};
-        const QxActPair* xp[1] = {xa};
-        float out[1][1];
-        pairs_kernel<1, 1>(n, sc, xp, [&](int, int64_t p, __m256i* lo, __m256i* hi) __attribute__((always_inline)) {
-            _mm_prefetch((const char*)(cp + 2 * p * (BITS == 3 ? 12 : 16)) + kQxPrefetchAhead, _MM_HINT_T0);
-            pair_values<BITS, CB>(tbl, cp, nsub, p, lo, hi);
-        }, out);
-        y[r] = out[0][0];
+    constexpr int kSubBytes = BITS == 3 ? 12 : 16;
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
+        const uint8_t* row[kRowsPerPass];
+        pass_rows(w, row_bytes, r0, rows, row);
+        __m256i tbl[kRowsPerPass];
+        const uint8_t* cp[kRowsPerPass];
+        const uint8_t* sc[kRowsPerPass];
+        for (int r = 0; r < kRowsPerPass; ++r) {
+            tbl[r] = CB ? biased_table<BITS>(qx_row_table(f, row[r])) : _mm256_setzero_si256();
+            cp[r] = row[r] + qx_codes_offset(f, n);
+            sc[r] = row[r] + qx_scales_offset(f);
+        }
+        __m256 total = _mm256_setzero_ps();
+        for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+            const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = b0; b < b1; ++b) {
+                const __m256i q = _mm256_loadu_si256((const __m256i*)x[b].qs);
+                const __m256i c = _mm256_loadu_si256((const __m256i*)xa[b].lanes);
+                __m256i p[kRowsPerPass];
+                for (int r = 0; r < kRowsPerPass; ++r) {
+                    _mm_prefetch((const char*)(cp[r] + b * kSubBytes) + QX_PF_ROW, _MM_HINT_T0);
+                    const __m256i v = row_values<BITS, CB>(tbl[r], cp[r], b);
+                    p[r] = _mm256_dpbusd_epi32(c, v, q);
+                }
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum(p)), _mm256_set1_ps(x[b].d), acc);
+            }
+            total = _mm256_fmadd_ps(acc, group_scales(sc, g), total);
+        }
+        store_rows(total, rows - r0, y + r0);
     }
 }
 
-// A row tile against nt tokens: every row is decoded once into the pair
-// operands (64 bytes per pair), then the 4-token passes only multiply and
-// accumulate, two rows at a time (sharing the activation loads).
+// A row tile against nt tokens: each 8-row pass is decoded once into
+// "chunk-major" order (for block b and 4-byte chunk k, 32 bytes: chunk k of
+// rows 0..7), so per token and block 8 vpdpbusd with the token's chunk
+// broadcast leave each row's whole sum in its own lane.
 template <int BITS, bool CB>
-void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const QxActPair* xa,
-                    int64_t lda, int64_t nt, float* y, int64_t ldy) {
-    const int64_t nsub = n / kQxSub, np = qx_act_pairs(n);
+void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
+                    int64_t ldx, int64_t nt, const QxActCorr* xa, int64_t lda, float* y, int64_t ldy) {
+    const int64_t nsub = n / kQxSub, ngroups = qx_groups(n);
+    const int64_t npass = (rows + kRowsPerPass - 1) / kRowsPerPass;
     thread_local std::vector<__m256i> decoded;
-    if (decoded.size() < (size_t)(rows * np * 2)) decoded.resize((size_t)(rows * np * 2));
-    for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t* row = w + r * row_bytes;
-        const __m256i tbl = CB ? biased_table<BITS>(qx_row_table(f, row)) : _mm256_setzero_si256();
-        const uint8_t* cp = row + qx_codes_offset(f, n);
-        __m256i* dst = decoded.data() + r * np * 2;
-        for (int64_t p = 0; p < np; ++p) pair_values<BITS, CB>(tbl, cp, nsub, p, &dst[2 * p], &dst[2 * p + 1]);
-    }
-    for (int64_t t0 = 0; t0 + 4 <= nt; t0 += 4) {
-        const QxActPair* xp[4] = {xa + t0 * lda, xa + (t0 + 1) * lda, xa + (t0 + 2) * lda, xa + (t0 + 3) * lda};
-        int64_t r = 0;
-        float out[2][4];
-        for (; r + 2 <= rows; r += 2) {
-            const uint8_t* sc[2] = {w + r * row_bytes + qx_scales_offset(f), w + (r + 1) * row_bytes + qx_scales_offset(f)};
-            const __m256i* d0 = decoded.data() + r * np * 2;
-            pairs_kernel<2, 4>(n, sc, xp, [&](int k, int64_t p, __m256i* lo, __m256i* hi) __attribute__((always_inline)) {
-                *lo = d0[k * np * 2 + 2 * p];
-                *hi = d0[k * np * 2 + 2 * p + 1];
-            }, out);
-            for (int i = 0; i < 4; ++i) {
-                y[(t0 + i) * ldy + r] = out[0][i];
-                y[(t0 + i) * ldy + r + 1] = out[1][i];
+    thread_local std::vector<__m256> gscale;
+    if (decoded.size() < (size_t)(npass * nsub * 8)) decoded.resize((size_t)(npass * nsub * 8));
+    if (gscale.size() < (size_t)(npass * ngroups)) gscale.resize((size_t)(npass * ngroups));
+    for (int64_t ps = 0; ps < npass; ++ps) {
+        const uint8_t* row[kRowsPerPass];
+        pass_rows(w, row_bytes, ps * kRowsPerPass, rows, row);
+        const uint8_t* sc[kRowsPerPass];
+        for (int r = 0; r < kRowsPerPass; ++r) sc[r] = row[r] + qx_scales_offset(f);
+        for (int64_t g = 0; g < ngroups; ++g) gscale[(size_t)(ps * ngroups + g)] = group_scales(sc, g);
+        alignas(32) uint32_t v[kRowsPerPass][8];
+        for (int64_t b = 0; b < nsub; ++b) {
+            for (int r = 0; r < kRowsPerPass; ++r) {
+                const __m256i tbl = CB ? biased_table<BITS>(qx_row_table(f, row[r])) : _mm256_setzero_si256();
+                _mm256_store_si256((__m256i*)v[r], row_values<BITS, CB>(tbl, row[r] + qx_codes_offset(f, n), b));
             }
+            alignas(32) uint32_t chunk[8][kRowsPerPass];
+            for (int k = 0; k < 8; ++k)
+                for (int r = 0; r < kRowsPerPass; ++r) chunk[k][r] = v[r][k];
+            for (int k = 0; k < 8; ++k)
+                decoded[(size_t)((ps * nsub + b) * 8 + k)] = _mm256_load_si256((const __m256i*)chunk[k]);
         }
-        if (r < rows) {
-            const uint8_t* sc[1] = {w + r * row_bytes + qx_scales_offset(f)};
-            const __m256i* d0 = decoded.data() + r * np * 2;
-            pairs_kernel<1, 4>(n, sc, xp, [&](int, int64_t p, __m256i* lo, __m256i* hi) __attribute__((always_inline)) {
-                *lo = d0[2 * p];
-                *hi = d0[2 * p + 1];
-            }, out);
-            for (int i = 0; i < 4; ++i) y[(t0 + i) * ldy + r] = out[0][i];
+    }
+    constexpr int T = 4;
+    for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
+        for (int64_t ps = 0; ps < npass; ++ps) {
+            const __m256i* dw = decoded.data() + ps * nsub * 8;
+            __m256 total[T];
+            for (auto& v : total) v = _mm256_setzero_ps();
+            for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+                const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+                __m256 acc[T];
+                for (auto& v : acc) v = _mm256_setzero_ps();
+                for (int64_t b = b0; b < b1; ++b) {
+                    const __m256i* wk = dw + b * 8;
+                    for (int t = 0; t < T; ++t) {
+                        const BlockQ8& xb = x[(t0 + t) * ldx + b];
+                        const int8_t* qs = xb.qs;
+                        int32_t q4[8];
+                        std::memcpy(q4, qs, 32);
+                        // Two chains of 4 (chunks 0..3, 4..7), then one add: exact.
+                        __m256i s0 = _mm256_set1_epi32(xa[(t0 + t) * lda + b].total), s1 = _mm256_setzero_si256();
+                        for (int k = 0; k < 4; ++k) {
+                            s0 = _mm256_dpbusd_epi32(s0, wk[k], _mm256_set1_epi32(q4[k]));
+                            s1 = _mm256_dpbusd_epi32(s1, wk[4 + k], _mm256_set1_epi32(q4[4 + k]));
+                        }
+                        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(xb.d), acc[t]);
+                    }
+                }
+                const __m256 ds = gscale[(size_t)(ps * ngroups + g)];
+                for (int t = 0; t < T; ++t) total[t] = _mm256_fmadd_ps(acc[t], ds, total[t]);
+            }
+            for (int t = 0; t < T; ++t)
+                store_rows(total[t], rows - ps * kRowsPerPass, y + (t0 + t) * ldy + ps * kRowsPerPass);
         }
     }
 }
@@ -298,14 +317,14 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
 }  // namespace
 
 #define QX_DEFINE_ROWS_VNNI(lower, ID, BITS, CB)                                                               \
-    void lower##_gemv_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8*, \
-                                    const QxActPair* xa, float* y) {                                         \
-        gemv_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, xa, y);                                   \
+    void lower##_gemv_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
+                                    const QxActCorr* xa, float* y) {                                         \
+        gemv_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, xa, y);                                \
     }                                                                                                        \
-    void lower##_gemm_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8*, \
-                                    int64_t, int64_t nt, const QxActPair* xa, int64_t lda, float* y,         \
+    void lower##_gemm_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
+                                    int64_t ldx, int64_t nt, const QxActCorr* xa, int64_t lda, float* y,     \
                                     int64_t ldy) {                                                           \
-        gemm_tile_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, xa, lda, nt, y, ldy);                \
+        gemm_tile_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, ldx, nt, xa, lda, y, ldy);        \
     }
 QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3, false)
 QX_DEFINE_ROWS_VNNI(qx3_c, QX3_C, 3, true)

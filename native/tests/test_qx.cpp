@@ -270,14 +270,14 @@ void test_row_kernels() {
             bool same = true;
             int cases = 0;
             for (int64_t n : lengths) {
-                const int64_t rows = 7, nb = n / 32;  // odd: row pairs and a single row
+                const int64_t rows = 19, nb = n / 32;  // two 8-row groups and a partial one
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
-                // 4 tokens, contiguous, and their prepared pairs (qx_prepare_act_pairs).
-                const int64_t np = qx_act_pairs(n);
+                // 4 tokens, contiguous, and their prepared pairs (qx_prepare_act_corr).
+                const int64_t np = (n / 32);
                 std::vector<BlockQ8> xs;
-                std::vector<QxActPair> xa((size_t)(4 * np));
+                std::vector<QxActCorr> xa((size_t)(4 * np));
                 for (int t = 0; t < 4; ++t) {
                     const auto q = quantize_q8(make_activations(rng, n, t));
                     xs.insert(xs.end(), q.begin(), q.end());
@@ -285,7 +285,7 @@ void test_row_kernels() {
                 const BlockQ8* xp[4];
                 for (int t = 0; t < 4; ++t) {
                     xp[t] = xs.data() + t * nb;
-                    qx_prepare_act_pairs(xp[t], n, qx_a8_bias(f), xa.data() + t * np);
+                    qx_prepare_act_corr(xp[t], n, qx_a8_bias(f), xa.data() + t * np);
                 }
                 std::vector<float> ones((size_t)(4 * rows)), batch((size_t)(4 * rows));
                 for (int t = 0; t < 4; ++t)
@@ -478,9 +478,9 @@ void bench_gemm() {
         }
         for (const auto& f : kQxFormats) {
             if (f.bits != 3) continue;
-            const int64_t np = qx_act_pairs(n);
-            std::vector<QxActPair> xa((size_t)(nt * np));
-            for (int64_t t = 0; t < nt; ++t) qx_prepare_act_pairs(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
+            const int64_t np = (n / 32);
+            std::vector<QxActCorr> xa((size_t)(nt * np));
+            for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
             std::vector<float> w((size_t)(rows * n));
             for (auto& e : w) e = nd(rng);
             const size_t rb = qx_row_size(f, n);
@@ -531,8 +531,8 @@ void bench(bool only_qx3) {
     std::vector<float> y((size_t)rows);
     for (const auto& f : kQxFormats) {
         if (only_qx3 && f.bits != 3) continue;
-        std::vector<QxActPair> xa((size_t)qx_act_pairs(n));
-        qx_prepare_act_pairs(q.data(), n, qx_a8_bias(f), xa.data());
+        std::vector<QxActCorr> xa((size_t)(n / 32));
+        qx_prepare_act_corr(q.data(), n, qx_a8_bias(f), xa.data());
         const TypeTraits* t = qx_type_traits(f.id);
         const size_t rb = qx_row_size(f, n);
         std::vector<float> w((size_t)(256 * n));
