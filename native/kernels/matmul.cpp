@@ -25,6 +25,7 @@ namespace qx {
 namespace {
 
 constexpr int64_t kRowTile = 16;  // weight rows kept hot while all tokens pass
+constexpr int64_t kQxGemmRowTile = 64;
 
 void check_args(const WeightView& w, const ActView& x, int64_t r0, int64_t r1) {
     if (!w.type) throw Error("matmul_rows: weight has no type");
@@ -95,19 +96,24 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
     }
 }
 
-// QuantX formats: the same tiling, with the activations prepared once per
-// call for the VNNI kernels (qx_kernels.h); the gemm gets a whole row tile
-// and all token quads, so it decodes each weight row once per call.
+// QuantX formats: the same tiling, with the gemv's activation corrections
+// prepared once per call (qx_kernels.h); the gemm gets a whole row tile and
+// all token quads, so it decodes each weight row once per call.
 void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
                   float* y, int64_t ldy) {
-    const int64_t n = w.n, nt = x.nt, lda = (n / 32);
+    const int64_t n = w.n, nt = x.nt, lda = n / 32;
     const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
+    const int64_t nt_full = nt - nt % kGemmTokens;
+    // Only the gemv tokens need prepared corrections (the gemm takes whole-block
+    // sums from BlockQ8.sum).
     thread_local std::vector<QxActCorr> xa;
     if ((int64_t)xa.size() < nt * lda) xa.resize((size_t)(nt * lda));
-    for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
-    const int64_t nt_full = nt - nt % kGemmTokens;
-    for (int64_t rt = r0; rt < r1; rt += kRowTile) {
-        const int64_t re = std::min(r1, rt + kRowTile);
+    for (int64_t t = nt_full; t < nt; ++t) qx_prepare_act_corr(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
+    // Larger tiles than kRowTile: the tile's rows are decoded once, and every
+    // token's activations are read once per tile (from L2).
+    const int64_t tile = nt_full ? kQxGemmRowTile : kRowTile;
+    for (int64_t rt = r0; rt < r1; rt += tile) {
+        const int64_t re = std::min(r1, rt + tile);
         if (nt_full)
             gemm(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8, x.ld_q8, nt_full, xa.data(), lda, y + rt,
                  ldy);

@@ -105,9 +105,9 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
 // sums are the same integers as with signed values. The 3-bit unpack uses
 // AVX-512BW masks: the high bit of every code is one vptestmb against a
 // bit-per-lane pattern, added as 4 with a masked byte add.
-// Software prefetch distance of the one-token kernel (bytes of codes ahead):
-// measured on the 8192 x 32768 bench, 2 KB beat 0.5/1/4 KB and none by 5-15 %.
-constexpr int kQxPrefetchAhead = 2048;
+// Software prefetch distance of the gemv, per row (bytes of codes ahead):
+// on the 8192 x 32768 bench 256 B beat 1 and 2 KB (8 rows stream at once).
+constexpr int kQxPrefetchRowAhead = 256;
 template <int BITS>
 inline __m256i biased_table(const int8_t* t) {
     return _mm256_xor_si256(load_table<BITS>(t), _mm256_set1_epi8((char)0x80));
@@ -175,7 +175,6 @@ float dot_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x)
 //   total = fma(acc, scale_g, total) over the groups,
 // so gemv and gemm results are bit-identical.
 constexpr int kRowsPerPass = 8;
-#define QX_PF_ROW 256
 
 
 
@@ -235,7 +234,7 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
                 const __m256i c = _mm256_loadu_si256((const __m256i*)xa[b].lanes);
                 __m256i p[kRowsPerPass];
                 for (int r = 0; r < kRowsPerPass; ++r) {
-                    _mm_prefetch((const char*)(cp[r] + b * kSubBytes) + QX_PF_ROW, _MM_HINT_T0);
+                    _mm_prefetch((const char*)(cp[r] + b * kSubBytes) + kQxPrefetchRowAhead, _MM_HINT_T0);
                     const __m256i v = row_values<BITS, CB>(tbl[r], cp[r], b);
                     p[r] = _mm256_dpbusd_epi32(c, v, q);
                 }
@@ -253,8 +252,9 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
 // broadcast leave each row's whole sum in its own lane.
 template <int BITS, bool CB>
 void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
-                    int64_t ldx, int64_t nt, const QxActCorr* xa, int64_t lda, float* y, int64_t ldy) {
+                    int64_t ldx, int64_t nt, float* y, int64_t ldy) {
     const int64_t nsub = n / kQxSub, ngroups = qx_groups(n);
+    const int32_t bias = qx_a8_bias(f);
     const int64_t npass = (rows + kRowsPerPass - 1) / kRowsPerPass;
     thread_local std::vector<__m256i> decoded;
     thread_local std::vector<__m256> gscale;
@@ -297,7 +297,8 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
                         int32_t q4[8];
                         std::memcpy(q4, qs, 32);
                         // Two chains of 4 (chunks 0..3, 4..7), then one add: exact.
-                        __m256i s0 = _mm256_set1_epi32(xa[(t0 + t) * lda + b].total), s1 = _mm256_setzero_si256();
+                        const int32_t corr = -bias * ((int32_t)xb.sum[0] + xb.sum[1]);
+                        __m256i s0 = _mm256_set1_epi32(corr), s1 = _mm256_setzero_si256();
                         for (int k = 0; k < 4; ++k) {
                             s0 = _mm256_dpbusd_epi32(s0, wk[k], _mm256_set1_epi32(q4[k]));
                             s1 = _mm256_dpbusd_epi32(s1, wk[4 + k], _mm256_set1_epi32(q4[4 + k]));
@@ -322,9 +323,9 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
         gemv_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, xa, y);                                \
     }                                                                                                        \
     void lower##_gemm_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
-                                    int64_t ldx, int64_t nt, const QxActCorr* xa, int64_t lda, float* y,     \
+                                    int64_t ldx, int64_t nt, const QxActCorr*, int64_t, float* y,            \
                                     int64_t ldy) {                                                           \
-        gemm_tile_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, ldx, nt, xa, lda, y, ldy);        \
+        gemm_tile_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, ldx, nt, y, ldy);        \
     }
 QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3, false)
 QX_DEFINE_ROWS_VNNI(qx3_c, QX3_C, 3, true)

@@ -47,8 +47,8 @@ float qx4_c_dot_a8_neondot(int64_t n, const void* w, const BlockQ8* x);
 // with the signed activations (vpdpbusd takes one unsigned operand): U types
 // use the code itself (bias 4 / 8: no table lookup), C types T[c] + 128. The
 // int32 sums start at -bias * (sum of the activations), which removes the
-// bias exactly (integers): `lanes` per vpdpbusd lane (4 activations each),
-// `total` for the whole block.
+// bias exactly (integers): `lanes` per vpdpbusd lane (4 activations each, the
+// gemv), `total` for the whole block (the gemm computes it from BlockQ8.sum).
 struct QxActCorr {
     int32_t lanes[8];
     int32_t total;
@@ -72,9 +72,10 @@ inline void qx_prepare_act_corr(const BlockQ8* x, int64_t n, int32_t bias, QxAct
 // gemv: rows consecutive weight rows (row_bytes apart) against one token, y[r].
 using QxGemvA8Fn = void (*)(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
                             const QxActCorr* xa, float* y);
-// gemm: rows weight rows against nt tokens (nt % 4 == 0; token t is x + t * ldx
-// and xa + t * lda), y[t * ldy + r]. One call per row tile: the VNNI kernel
-// decodes each row once for all nt tokens.
+// gemm: rows weight rows against nt tokens (nt % 4 == 0; token t is x + t * ldx;
+// xa is unused: the whole-block correction comes from BlockQ8.sum),
+// y[t * ldy + r]. One call per row tile: the VNNI kernel decodes each row
+// once for all nt tokens.
 using QxGemmA8Fn = void (*)(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
                             int64_t ldx, int64_t nt, const QxActCorr* xa, int64_t lda, float* y, int64_t ldy);
 // nullptr for non-QuantX ids and for ISAs without row kernels (NEON: matmul_rows

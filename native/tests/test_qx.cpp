@@ -274,8 +274,8 @@ void test_row_kernels() {
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
-                // 4 tokens, contiguous, and their prepared pairs (qx_prepare_act_corr).
-                const int64_t np = (n / 32);
+                // 4 tokens, contiguous, and their corrections (qx_prepare_act_corr).
+                const int64_t np = n / 32;
                 std::vector<BlockQ8> xs;
                 std::vector<QxActCorr> xa((size_t)(4 * np));
                 for (int t = 0; t < 4; ++t) {
@@ -478,7 +478,7 @@ void bench_gemm() {
         }
         for (const auto& f : kQxFormats) {
             if (f.bits != 3) continue;
-            const int64_t np = (n / 32);
+            const int64_t np = n / 32;
             std::vector<QxActCorr> xa((size_t)(nt * np));
             for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
             std::vector<float> w((size_t)(rows * n));
