@@ -105,9 +105,6 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
 // sums are the same integers as with signed values. The 3-bit unpack uses
 // AVX-512BW masks: the high bit of every code is one vptestmb against a
 // bit-per-lane pattern, added as 4 with a masked byte add.
-// Software prefetch distance of the gemv, per row (bytes of codes ahead):
-// on the 8192 x 32768 bench 256 B beat 1 and 2 KB (8 rows stream at once).
-constexpr int kQxPrefetchRowAhead = 256;
 template <int BITS>
 inline __m256i biased_table(const int8_t* t) {
     return _mm256_xor_si256(load_table<BITS>(t), _mm256_set1_epi8((char)0x80));
@@ -225,6 +222,7 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
             cp[r] = row[r] + qx_codes_offset(f, n);
             sc[r] = row[r] + qx_scales_offset(f);
         }
+        const size_t pf_step = (kRowsPerPass * row_bytes + (size_t)nsub - 1) / (size_t)nsub;
         __m256 total = _mm256_setzero_ps();
         for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
             const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
@@ -233,8 +231,12 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
                 const __m256i q = _mm256_loadu_si256((const __m256i*)x[b].qs);
                 const __m256i c = _mm256_loadu_si256((const __m256i*)xa[b].lanes);
                 __m256i p[kRowsPerPass];
+                // The next 8 rows (contiguous after these) as one sequential
+                // stream, spread over this pass's blocks.
+                const char* ahead = (const char*)row[0] + kRowsPerPass * row_bytes + b * pf_step;
+                _mm_prefetch(ahead, _MM_HINT_T0);
+                _mm_prefetch(ahead + 64, _MM_HINT_T0);
                 for (int r = 0; r < kRowsPerPass; ++r) {
-                    _mm_prefetch((const char*)(cp[r] + b * kSubBytes) + kQxPrefetchRowAhead, _MM_HINT_T0);
                     const __m256i v = row_values<BITS, CB>(tbl[r], cp[r], b);
                     p[r] = _mm256_dpbusd_epi32(c, v, q);
                 }
