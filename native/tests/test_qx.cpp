@@ -521,8 +521,9 @@ void bench(bool only_qx3) {
         std::printf("memory read bandwidth, %d thread(s): %.1f GB/s (checksum %llu)\n", threads, bytes / t / 1e9,
                     (unsigned long long)sums[0]);
     }
-    // 8192 x 32768: 104 MB of QX3 rows, 3x the 32 MB L3 of the dev machine.
-    const int64_t n = 8192, rows = std::getenv("QX_BENCH_ROWS") ? std::atoll(std::getenv("QX_BENCH_ROWS")) : 32768, nb = n / 32;
+    // 8192 x 32768: 104 MB of QX3 rows, 3x the 32 MB L3 of the dev machine
+    // (QX_BENCH_ROWS=256: the same in cache, to see the compute limit).
+    const int64_t n = 8192, rows = std::getenv("QX_BENCH_ROWS") ? std::atoll(std::getenv("QX_BENCH_ROWS")) : 32768;
     std::mt19937 rng(3);
     std::normal_distribution<float> nd;
     std::vector<float> x((size_t)n);

@@ -165,12 +165,12 @@ def as_dicts(results: Sequence[SpeedResult]) -> list[dict]:
 # --- the issue's comparison on the real SmolLM2 ------------------------------------------------
 
 QUANTX_SUITE = ("qx3_u", "qx3_c")
-# llama.cpp file types (llama_ftype names) measured against them. "_PURE":
-# llama.cpp's `pure` option (no per-tensor type mix): on SmolLM2 only rows that
-# are multiples of 256 (ffn_down, 1536) can be IQ3_XXS; llama.cpp's normal
-# IQ3_XXS mix gives those Q3_K/Q4_K and the 576-wide rows IQ4_NL, so without
-# `pure` the "IQ3_XXS" file holds no IQ3_XXS tensor at all.
-LLAMA_SUITE = ("Q3_K_S", "IQ3_XXS", "IQ3_XXS_PURE", "Q4_0")
+# llama.cpp file types (llama_ftype names) measured against them. Without an
+# importance matrix llama.cpp refuses real IQ3_XXS tensors ("this quantization
+# requires an importance matrix", also with its `pure` option), and its
+# IQ3_XXS mix then gives SmolLM2's 576-wide rows IQ4_NL and ffn_down Q3_K/Q4_K:
+# the "IQ3_XXS" file measured here holds no IQ3_XXS tensor (printed per run).
+LLAMA_SUITE = ("Q3_K_S", "IQ3_XXS", "Q4_0")
 
 
 @dataclass
@@ -183,7 +183,6 @@ class Target:
 
 TARGETS = [Target("tg", q, "Q3_K_S", 1.0) for q in QUANTX_SUITE] + \
           [Target("tg", q, "IQ3_XXS", 1.3) for q in QUANTX_SUITE] + \
-          [Target("tg", q, "IQ3_XXS_PURE", 1.3) for q in QUANTX_SUITE] + \
           [Target("pp", q, "Q3_K_S", 0.8) for q in QUANTX_SUITE]
 
 
@@ -217,8 +216,7 @@ def prepare_suite(hf_dir: Path, out_dir: Path, log: Callable[[str], None] = prin
             if not p.exists():
                 log(f"llama.cpp quantizing -> {p.name}")
                 params = llama_cpp.llama_model_quantize_default_params()
-                params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{label.removesuffix('_PURE')}")
-                params.pure = label.endswith("_PURE")
+                params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{label}")
                 rc = llama_cpp.llama_model_quantize(str(suite_file(out_dir, "f16")).encode(), str(p).encode(),
                                                     ctypes.byref(params))
                 if rc != 0:
