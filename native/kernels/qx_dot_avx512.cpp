@@ -281,9 +281,11 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
                 decoded[(size_t)((ps * nsub + b) * 8 + k)] = _mm256_load_si256((const __m256i*)chunk[k]);
         }
     }
+    // Pass-major: a pass's decoded rows (nsub * 256 bytes) stay in L1 while
+    // every token quad streams past from L2.
     constexpr int T = 4;
-    for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
-        for (int64_t ps = 0; ps < npass; ++ps) {
+    for (int64_t ps = 0; ps < npass; ++ps) {
+        for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
             const __m256i* dw = decoded.data() + ps * nsub * 8;
             __m256 total[T];
             for (auto& v : total) v = _mm256_setzero_ps();

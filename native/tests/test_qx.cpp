@@ -490,14 +490,17 @@ void bench_gemm() {
             for (int isa = 1; isa < kIsaCount; ++isa) {
                 const QxGemmA8Fn gemm = qx_select_gemm_a8(f.id, (Isa)isa);
                 if (!isa_runs(isa) || !gemm) continue;
-                const double sec = best_time(1, 5, [&](int, int) {
-                    for (int64_t r = 0; r < rows; r += 16)
-                        gemm(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, rows - r), x.data(), nb, nt,
-                             xa.data(), np, y.data() + r, rows);
-                });
-                std::printf("%s %-10s gemm %lld x %lld x %lld tokens: %.2f ms, %.2f ns per (row, token, 32 weights)\n",
-                            f.name, isa_label(isa), (long long)rows, (long long)n, (long long)nt, sec * 1e3,
-                            sec * 1e9 / (double)(rows * nt * nb));
+                for (int threads : {1, 2}) {
+                    const double sec = best_time(threads, 5, [&](int id, int nth) {
+                        const int64_t a = rows * id / nth / 64 * 64, e = id + 1 == nth ? rows : rows * (id + 1) / nth / 64 * 64;
+                        for (int64_t r = a; r < e; r += 64)
+                            gemm(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(64, e - r), x.data(), nb, nt,
+                                 xa.data(), np, y.data() + r, rows);
+                    });
+                    std::printf("%s %-10s gemm %lld x %lld x %lld tokens, %d thread(s): %.2f ms, %.2f ns per (row, token, 32 weights)\n",
+                                f.name, isa_label(isa), (long long)rows, (long long)n, (long long)nt, threads, sec * 1e3,
+                                sec * 1e9 / (double)(rows * nt * nb));
+                }
             }
         }
     }
