@@ -118,6 +118,16 @@ def _load(reader: TensorReader, spec: TensorSpec, hp: HParams, allow_nonfinite: 
     return data
 
 
+def check_checkpoint(hf_dir: Path, pre_tokenizer: str | None = None) -> tuple[HParams, Checkpoint, Vocab]:
+    """Everything about a checkpoint that can be refused before any weight is read: files,
+    architecture, hyperparameters, the tensor set (names and shapes) and the tokenizer."""
+    ckpt = open_checkpoint(hf_dir)
+    hp = read_hparams(ckpt.config)
+    check_tensor_set(hp, expected_tensors(hp), {n: s.shape for n, s in ckpt.tensors.items()})
+    vocab = load_vocab(hf_dir, hp.n_vocab, pre_tokenizer)
+    return hp, ckpt, vocab
+
+
 def convert(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], outtype: str | Outtype = "f16", *,
             force: bool = False, allow_nonfinite: bool = False, quiet: bool = False,
             pre_tokenizer: str | None = None) -> ConvertReport:
@@ -134,10 +144,8 @@ def convert_with(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str
     removed = remove_stale_temps(target)
     check_target(target, opts.force)
     ot = resolve_outtype(opts.outtype)
-    ckpt = open_checkpoint(d)
-    hp = read_hparams(ckpt.config)
+    hp, ckpt, vocab = check_checkpoint(d, opts.pre_tokenizer)
     planned = _plan(hp, ckpt, ot)
-    vocab: Vocab = load_vocab(d, hp.n_vocab, opts.pre_tokenizer)
     n_params = sum(p.spec.n_elements for p in planned if p.spec.role != "rope_freqs")
 
     w = gguf.GGUFWriter(None, hp.arch)

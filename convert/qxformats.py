@@ -11,6 +11,7 @@ generic GGUF readers see a valid byte tensor. See write_quantx_tensor.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -51,6 +52,35 @@ QX_TYPES: dict[str, QxType] = {
     "QX4_C": QxType("QX4_C", QX_ID_BASE + 3, 4, 16, True, 16, (),
                     (-127, -111, -95, -79, -64, -48, -32, -16, 0, 16, 32, 48, 64, 79, 95, 111)),
 }
+
+
+# File types with ONE codebook per tensor (kept in the tensor's quantx.tensor.<name>.codebook
+# metadata) instead of one per row: rows are stored without a codebook and compute as the C
+# type's rows with that codebook in front (the runtime rebuilds them so at load). Same bits as
+# the U types; on SmolLM2-135M as accurate as per-row codebooks (FORMATS.md).
+TENSOR_CODEBOOK_TYPES: dict[str, str] = {"QX3_T": "QX3_C", "QX4_T": "QX4_C"}
+
+
+def compute_type(file_type: str) -> QxType:
+    """The runtime format of a file type name (QX3_T -> QX3_C, others themselves)."""
+    return qx_type(TENSOR_CODEBOOK_TYPES.get(file_type.upper(), file_type))
+
+
+def file_row_size(file_type: str, n: int) -> int:
+    """Bytes of one stored row of a file type (tensor-codebook types omit the codebook)."""
+    t = compute_type(file_type)
+    return row_size(t, n) - (t.table_size if file_type.upper() in TENSOR_CODEBOOK_TYPES else 0)
+
+
+def split_tensor_codebook(packed_c_rows: np.ndarray, file_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """Packed C rows that all carry the same codebook -> (stored rows without it, the codebook)."""
+    t = compute_type(file_type)
+    k = t.table_size
+    rows = np.asarray(packed_c_rows, dtype=np.uint8)
+    cb = rows[:, :k]
+    if not (cb == cb[:1]).all():
+        raise ValueError(f"{file_type}: rows do not share one codebook")
+    return np.ascontiguousarray(rows[:, k:]), cb[0].view(np.int8).copy()
 
 
 def qx_type(qtype: str | QxType) -> QxType:
@@ -133,7 +163,7 @@ def default_codebook(qtype: str | QxType, rows: int) -> np.ndarray:
 
 
 def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
-                 importance: np.ndarray | None = None) -> np.ndarray:
+                 importance: np.ndarray | None = None, rows_per_codebook: int = 1) -> np.ndarray:
     """Per-row codebook by weighted Lloyd (k-means) on group-normalised values,
     started from the default codebook. Each value is weighted by its group's
     absmax^2 (so the weight MSE is minimised) times the optional importance
@@ -152,14 +182,27 @@ def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
     imp = np.repeat(am**2, GROUP_SIZE, axis=1)[:, : w.shape[1]]
     if importance is not None:
         imp = imp * np.broadcast_to(np.asarray(importance, np.float64), y.shape)
-    c = default_codebook(t, y.shape[0]).astype(np.float64) / 127.0
+    if rows_per_codebook > 1:  # one codebook for each block of rows: fit on the block's values together
+        r = rows_per_codebook
+        if y.shape[0] % r:
+            raise ValueError(f"{y.shape[0]} rows are not a multiple of rows_per_codebook {r}")
+        y, imp = y.reshape(-1, r * y.shape[1]), np.ascontiguousarray(imp).reshape(-1, r * imp.shape[1])
+    rows, k = y.shape[0], t.table_size
+    c = default_codebook(t, rows).astype(np.float64) / 127.0
+    flat_row = np.repeat(np.arange(rows) * k, y.shape[1])
+    wy = (imp * y).ravel()
     for _ in range(iters):
-        assign = np.abs(y[:, :, None] - c[:, None, :]).argmin(axis=2)
-        onehot = assign[:, :, None] == np.arange(t.table_size)[None, None, :]
-        wsum = (onehot * imp[:, :, None]).sum(axis=1)
-        ysum = (onehot * (imp * y)[:, :, None]).sum(axis=1)
+        # Nearest centroid through the midpoints of the sorted centroids (1-D Voronoi cells).
+        order = np.argsort(c, axis=1, kind="stable")
+        cs = np.take_along_axis(c, order, axis=1)
+        mids = (cs[:, 1:] + cs[:, :-1]) / 2
+        slot = (y[:, :, None] > mids[:, None, :]).sum(axis=2)
+        assign = np.take_along_axis(order, slot, axis=1)
+        bins = flat_row + assign.ravel()
+        wsum = np.bincount(bins, imp.ravel(), rows * k).reshape(rows, k)
+        ysum = np.bincount(bins, wy, rows * k).reshape(rows, k)
         c = np.where(wsum > 0, ysum / np.where(wsum > 0, wsum, 1), c)
-        c[:, 0], c[:, t.table_size // 2] = -1.0, 0.0
+        c[:, 0], c[:, k // 2] = -1.0, 0.0
     return _centroids_to_int8(np.sort(c, axis=1).astype(np.float32))
 
 
@@ -316,21 +359,25 @@ def quantize_tensor(w: np.ndarray, qtype: str | QxType, codebook: np.ndarray | N
 
 
 def write_quantx_tensor(writer: Any, name: str, packed: np.ndarray, qtype: str | QxType,
-                        shape: Sequence[int]) -> None:
+                        shape: Sequence[int], codebook: np.ndarray | None = None) -> None:
     """Add a packed QuantX tensor to a gguf.GGUFWriter as an I8 byte tensor
     [rows, row_bytes] plus its quantx.* metadata. shape: the logical shape in
     numpy order (last axis = row length)."""
     import gguf
 
-    t = qx_type(qtype)
+    fname = qtype.name if isinstance(qtype, QxType) else qtype.upper()
     n = int(shape[-1])
     rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-    rb = row_size(t, n)
+    rb = file_row_size(fname, n)
     if packed.shape != (rows, rb) or packed.dtype != np.uint8:
         raise ValueError(f"{name}: packed shape {packed.shape} {packed.dtype}, expected uint8 {(rows, rb)}")
+    if (codebook is not None) != (fname in TENSOR_CODEBOOK_TYPES):
+        raise ValueError(f"{name}: a codebook goes with exactly the tensor-codebook types {list(TENSOR_CODEBOOK_TYPES)}")
     if not any(KEY_FORMAT_VERSION in kv for kv in writer.kv_data):
         writer.add_uint32(KEY_FORMAT_VERSION, FORMAT_VERSION)
-    writer.add_string(tensor_key(name, "type"), t.name)
+    writer.add_string(tensor_key(name, "type"), fname)
+    if codebook is not None:
+        writer.add_array(tensor_key(name, "codebook"), [int(v) for v in np.asarray(codebook, np.int8)])
     writer.add_array(tensor_key(name, "shape"), [int(s) for s in reversed(shape)])
     writer.add_uint32(tensor_key(name, "group_size"), GROUP_SIZE)
     writer.add_tensor(name, packed.view(np.int8), raw_dtype=gguf.GGMLQuantizationType.I8)
@@ -339,9 +386,10 @@ def write_quantx_tensor(writer: Any, name: str, packed: np.ndarray, qtype: str |
 @dataclass
 class QuantxTensorInfo:
     name: str
-    qtype: QxType
+    qtype: QxType           # the runtime format (QX3_T tensors: QX3_C)
     shape: tuple[int, ...]  # numpy order, last axis = row length
-    data: np.ndarray        # uint8 [rows, row_bytes]
+    data: np.ndarray        # uint8 [rows, row_bytes] of qtype (tensor-codebook rows with the codebook put back)
+    file_type: str = ""     # the type name in the file
 
 
 def read_quantx_tensors(reader: Any) -> dict[str, QuantxTensorInfo]:
@@ -361,25 +409,33 @@ def read_quantx_tensors(reader: Any) -> dict[str, QuantxTensorInfo]:
             continue
         if version != FORMAT_VERSION:
             raise ValueError(f"{KEY_FORMAT_VERSION} is {version!r}, expected {FORMAT_VERSION}")
-        t = qx_type(tname)
+        t = compute_type(tname)
         ne = [int(v) for v in val(tensor_key(ti.name, "shape"))]
         if val(tensor_key(ti.name, "group_size")) != GROUP_SIZE:
             raise ValueError(f"{ti.name}: unsupported group size")
         if ti.tensor_type != gguf.GGMLQuantizationType.I8:
             raise ValueError(f"{ti.name}: QuantX tensor stored as {ti.tensor_type.name}, expected I8")
         rows = int(np.prod(ne[1:])) if len(ne) > 1 else 1
-        rb = row_size(t, ne[0])
+        rb = file_row_size(tname, ne[0])
         data = np.asarray(ti.data).view(np.uint8).reshape(-1)
         if data.size != rows * rb:
             raise ValueError(f"{ti.name}: {data.size} bytes, expected {rows} x {rb}")
-        out[ti.name] = QuantxTensorInfo(ti.name, t, tuple(reversed(ne)), data.reshape(rows, rb))
+        data = data.reshape(rows, rb)
+        if tname.upper() in TENSOR_CODEBOOK_TYPES:
+            cb = np.asarray(val(tensor_key(ti.name, "codebook")), dtype=np.int64)
+            if cb.shape != (t.table_size,) or np.abs(cb).max() > 127:
+                raise ValueError(f"{ti.name}: bad tensor codebook {cb.tolist()}")
+            data = np.concatenate([np.tile(cb.astype(np.int8).view(np.uint8), (rows, 1)), data], axis=1)
+        out[ti.name] = QuantxTensorInfo(ti.name, t, tuple(reversed(ne)), data, tname.upper())
     return out
 
 
 # --- converter plug-in (convert/outtypes.py looks up `outtypes()`) ----------
 
+@functools.cache
 def _outtype_classes() -> Any:
-    """Defined lazily: outtypes.py imports gguf and the converter package."""
+    """Defined lazily (outtypes.py imports gguf and the converter package), once, so that
+    isinstance checks against QxStorage agree everywhere."""
     import gguf
 
     from .outtypes import Storage, encode_standard
@@ -434,6 +490,18 @@ def _outtype_classes() -> Any:
             return packed.view(np.int8)
 
     return QxStorage, QuantxOuttype
+
+
+def quantx_storage(file_type: str, shape: Sequence[int]) -> Any:
+    """The converter's Storage of a weight of logical numpy shape [..., n] in a QuantX file type."""
+    qx_storage_cls, _ = _outtype_classes()
+    import gguf
+
+    compute_type(file_type)  # validates the name
+    n = int(shape[-1])
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    rb = file_row_size(file_type, n)
+    return qx_storage_cls(gguf.GGMLQuantizationType.I8, (rows, rb), rows * rb, file_type.upper())
 
 
 def outtypes() -> dict[str, Any]:

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -78,6 +79,9 @@ public:
     std::vector<std::pair<std::string, std::string>> tensor_types() const;
 
 private:
+    Weight make_weight(const GgufFile& f, const std::string& name, int64_t n_in, int64_t n_out, int act_override);
+    // Weights the loader rebuilt in memory (tensor-codebook rows); the rest point into the mapping.
+    std::deque<std::vector<uint8_t>> expanded_;
     Model() = default;
     void load_hparams();
     void load_weights(int act_override);

@@ -2,6 +2,7 @@
 // into the mapping, KV cache and scratch. Every shape is checked against the
 // hyper-parameters so a malformed file is an error here, not a crash later.
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <new>
 #include <thread>
@@ -118,7 +119,26 @@ const GgufTensor& require_tensor(const GgufFile& f, const std::string& name) {
 
 }  // namespace
 
-static Weight make_weight(const GgufFile& f, const std::string& name, int64_t n_in, int64_t n_out, int act_override) {
+// QX3_T / QX4_T rows with the tensor's codebook put in front of each: the C rows the kernels take.
+static std::vector<uint8_t> expand_tensor_codebook(const QxTensorView& qv, int64_t n_in, int64_t n_out) {
+    const size_t k = qv.tensor_codebook.size(), stored = qv.stored_row_bytes, full = qv.type->row_size(n_in);
+    if (k + stored != full) throw Error("tensor codebook layout mismatch");
+    std::vector<uint8_t> out;
+    try {
+        out.resize(full * (size_t)n_out);
+    } catch (const std::bad_alloc&) {
+        throw Error("out of memory expanding a tensor-codebook weight (" + std::to_string(full * (size_t)n_out) +
+                    " bytes)");
+    }
+    for (int64_t r = 0; r < n_out; ++r) {
+        uint8_t* dst = out.data() + (size_t)r * full;
+        std::memcpy(dst, qv.tensor_codebook.data(), k);
+        std::memcpy(dst + k, qv.data + (size_t)r * stored, stored);
+    }
+    return out;
+}
+
+Weight Model::make_weight(const GgufFile& f, const std::string& name, int64_t n_in, int64_t n_out, int act_override) {
     const GgufTensor& t = require_tensor(f, name);
     QxTensorView qv = resolve_tensor(f, t);
     if (!qv.type)
@@ -129,7 +149,12 @@ static Weight make_weight(const GgufFile& f, const std::string& name, int64_t n_
                     ", " + std::to_string(n_out) + "]");
     Weight w;
     w.name = name;
-    w.view = WeightView{qv.type, qv.data, qv.type->row_size(n_in), n_in, n_out};
+    const uint8_t* data = qv.data;
+    if (!qv.tensor_codebook.empty()) {
+        expanded_.push_back(expand_tensor_codebook(qv, n_in, n_out));
+        data = expanded_.back().data();
+    }
+    w.view = WeightView{qv.type, data, qv.type->row_size(n_in), n_in, n_out};
     if (act_override == 8 || act_override == 16)
         w.act = act_override == 8 ? ActMode::A8 : ActMode::A16;
     else
@@ -229,8 +254,7 @@ void Model::allocate_state() {
 std::vector<std::pair<std::string, std::string>> Model::tensor_types() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (const GgufTensor& t : file_->tensors()) {
-        QxTensorView qv = resolve_tensor(*file_, t);
-        out.emplace_back(t.name, qv.type ? std::string(qv.type->name) : "unknown(" + std::to_string(t.type_id) + ")");
+        out.emplace_back(t.name, tensor_type_name(*file_, t));
     }
     return out;
 }

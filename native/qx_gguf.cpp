@@ -56,7 +56,10 @@ bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTen
         throw Error(where + "quantx.format_version is " + std::to_string(version) + ", this build reads version " +
                     std::to_string(kQxFormatVersion));
     if (type_v->type != GgufType::STRING) throw Error(where + "type key is not a string");
-    const QxFormat* f = qx_format_by_name(type_v->s.c_str());
+    // QX3_T / QX4_T: the C formats with one codebook per tensor (in metadata) instead of per row.
+    const bool tensor_cb = type_v->s == "QX3_T" || type_v->s == "QX4_T";
+    const std::string compute_name = tensor_cb ? type_v->s.substr(0, 4) + "C" : type_v->s;
+    const QxFormat* f = qx_format_by_name(compute_name.c_str());
     if (!f) throw Error(where + "unknown QuantX type '" + type_v->s + "'");
     const int64_t gs = require_int(kv, qx_tensor_key(name, "group_size"), where);
     if (gs != kQxGroup) throw Error(where + "group size " + std::to_string(gs) + " is not supported (only 128)");
@@ -86,10 +89,29 @@ bool qx_resolve_tensor(const std::map<std::string, GgufValue>& kv, const GgufTen
         throw Error(where + "row length " + std::to_string(v.ne[0]) + " is not a multiple of 32");
     v.type = qx_type_traits(f->id);
     v.rows = rows;
+    v.file_type = type_v->s;
     v.row_bytes = v.type->row_size(v.ne[0]);
+    if (tensor_cb) {
+        const std::string key = qx_tensor_key(name, "codebook");
+        const GgufValue* cb = find(kv, key);
+        if (!cb) throw Error(where + "missing key '" + key + "'");
+        if (cb->type != GgufType::ARRAY || !is_int_type(cb->elem_type))
+            throw Error(where + "codebook is not an integer array");
+        if (cb->arr.size() != (size_t)f->table_size)
+            throw Error(where + "codebook has " + std::to_string(cb->arr.size()) + " entries, expected " +
+                        std::to_string(f->table_size));
+        const GgufType et = cb->elem_type;
+        const bool neg = et == GgufType::INT8 || et == GgufType::INT16 || et == GgufType::INT32 || et == GgufType::INT64;
+        for (const GgufValue& e : cb->arr) {
+            if ((neg && (e.i < -127 || e.i > 127)) || (!neg && e.u > 127))
+                throw Error(where + "codebook entry out of range -127..127");
+            v.tensor_codebook.push_back((int8_t)(neg ? e.i : (int64_t)e.u));
+        }
+        v.row_bytes -= (size_t)f->table_size;  // stored rows omit the codebook
+    }
     if (t.n_dims != 2 || t.ne[0] != (int64_t)v.row_bytes || t.ne[1] != rows)
         throw Error(where + "stored shape [" + std::to_string(t.ne[0]) + ", " + std::to_string(t.nrows()) +
-                    "] does not match " + f->name + " rows: expected [" + std::to_string(v.row_bytes) + ", " +
+                    "] does not match " + type_v->s + " rows: expected [" + std::to_string(v.row_bytes) + ", " +
                     std::to_string(rows) + "]");
     const size_t expected = v.row_bytes * (size_t)rows;  // < 2^40 rows x row_size(< 2^32): no overflow
     // The reader sizes tensors only of types in the runtime's table; when it did, it must agree.

@@ -6,12 +6,17 @@
 //   quantx.tensor.<name>.type         string, "QX3_U" | "QX3_C" | "QX4_U" | "QX4_C"
 //   quantx.tensor.<name>.shape        int array, logical ne (ggml order, ne[0] = row length)
 //   quantx.tensor.<name>.group_size   uint32, must be 128
+//   quantx.tensor.<name>.codebook     int array (QX3_T / QX4_T only): the tensor's one codebook
+// QX3_T / QX4_T ("tensor codebook") rows are stored without a codebook (the
+// U row layout); they compute as QX3_C / QX4_C rows whose codebook is the
+// tensor's, which the loader puts in front of every row (resolve returns it).
 // The internal QuantX type ids (0x5158xxxx) are never valid in a file.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gguf.h"
 #include "kernels/types.h"
@@ -23,8 +28,10 @@ struct QxResolvedTensor {
     int n_dims = 0;
     int64_t ne[4] = {1, 1, 1, 1};      // logical shape, ne[0] = row length
     const uint8_t* data = nullptr;
-    size_t row_bytes = 0;
+    size_t row_bytes = 0;               // bytes per stored row
     int64_t rows = 0;
+    std::string file_type;              // the type name in the file (e.g. "QX3_T")
+    std::vector<int8_t> tensor_codebook;  // QX3_T / QX4_T: to prepend to every row; else empty
 };
 
 std::string qx_tensor_key(const std::string& tensor, const char* field);

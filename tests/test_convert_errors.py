@@ -158,7 +158,7 @@ def test_unrecognised_pre_tokenizer(model_copy: Path, out_dir: Path) -> None:
     (model_copy / "tokenizer.json").write_text(json.dumps(tj))
     assert_refused(run_cli(model_copy, out_dir / "o.gguf"), out_dir, "pre-tokenizer was not recognised",
                    "--pre-tokenizer")
-    res = run_cli(model_copy, out_dir / "o.gguf", "--pre-tokenizer", "default")
+    res = run_cli(model_copy, out_dir / "o.gguf", "--pre-tokenizer", "default", "--outtype", "f16")
     assert res.returncode == 0, res.stderr
 
 
@@ -169,7 +169,7 @@ def test_existing_output_needs_force(tiny_llama_dir: Path, out_dir: Path) -> Non
     assert res.returncode == 1 and "already exists" in res.stderr and "--force" in res.stderr
     assert target.read_bytes() == b"precious"
     assert leftovers(out_dir) == ["o.gguf"]
-    res = run_cli(tiny_llama_dir, target, "--force")
+    res = run_cli(tiny_llama_dir, target, "--force", "--outtype", "f16")
     assert res.returncode == 0, res.stderr
     assert target.read_bytes()[:4] == b"GGUF"
     assert leftovers(out_dir) == ["o.gguf"]

@@ -352,16 +352,23 @@ def test_quality_cli_on_tiny_qwen2(tiny_qwen2_dir, wikitext_path, shakespeare_pa
     text = tmp_path / "wiki-head.txt"  # enough for two windows; tokenizing the whole file is slow
     text.write_text(wikitext_path.read_text(encoding="utf-8")[:20000], encoding="utf-8")
     cmd = [sys.executable, "-m", "quantx.bench.quality", "--model", str(tiny_qwen2_dir), "--methods",
-           "rtn-g32,awq-g32,gptq-g32", "--windows", "2", "--eval", str(text), "--calib",
+           "rtn-g32,awq-g32,gptq-g32,qx-rtn-u,qx-uniform,qx-default-bpw4.5-a16", "--windows", "2", "--eval", str(text), "--calib",
            str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "64", "--threads", "1", "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = {r["method"]: r for r in json.loads(out.read_text())["results"]}
-    assert list(res) == ["float", "rtn-g32", "awq-g32", "gptq-g32"]
+    assert list(res) == ["float", "rtn-g32", "awq-g32", "gptq-g32", "qx-rtn-u", "qx-uniform", "qx-default-bpw4.5-a16"]
     assert res["float"]["kld"] == pytest.approx(0.0, abs=1e-7) and res["float"]["top1_pct"] == 100.0
     for m in ("rtn-g32", "awq-g32", "gptq-g32"):
         assert res[m]["bits_per_weight"] == 4.0 and res[m]["kld"] > 0 and math.isfinite(res[m]["ppl"])
     assert "rtn-g32" in proc.stdout and "PPL" in proc.stdout
+    # QuantX files, written by the converter and scored in the runtime
+    from quantx.convert import qxformats as qxf
+    hidden = json.loads((tiny_qwen2_dir / "config.json").read_text())["hidden_size"]
+    for m in ("qx-rtn-u", "qx-uniform", "qx-default-bpw4.5-a16"):
+        assert res[m]["kld"] > 0 and math.isfinite(res[m]["ppl"]) and res[m]["bpw_file"] > res[m]["bits_per_weight"]
+    assert res["qx-uniform"]["bits_per_weight"] >= qxf.bits_per_weight("QX3_U", hidden) - 0.1
+    assert res["qx-default-bpw4.5-a16"]["bits_per_weight"] <= 4.5
 
 
 def test_integer_zero_point_rtn_matches_awq_formula_and_keeps_zero_exact():

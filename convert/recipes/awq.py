@@ -18,7 +18,7 @@ themselves (for q/k/v the paper measures the attention block output).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -70,16 +70,23 @@ def fold_into_previous_linear(prev: torch.nn.Linear, nxt: torch.nn.Linear, s_pre
 
 
 @torch.no_grad()
-def search_scale(x: torch.Tensor, x_abs_mean: torch.Tensor, weights: list[torch.Tensor], quantize: Quantizer,
+def search_scale(x: torch.Tensor | None, x_abs_mean: torch.Tensor, weights: list[torch.Tensor], quantize: Quantizer,
                  grid: int = 20, tie: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 expand: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, float, list[float]]:
+                 expand: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 hessian: torch.Tensor | None = None) -> tuple[torch.Tensor, float, list[float]]:
     """Best per-input-channel scale for linears sharing input x [tokens, in].
 
+    hessian: X^T X / tokens of the input instead of x: the same output error,
+    tr(D H D^T) with D = Q(W diag(s)) diag(1/s) - W, from all calibration tokens at the cost
+    of one [out, in] x [in, in] product per candidate instead of [tokens, in] x [in, out].
     tie/expand: for GQA v->o, scales live on the kv rows (tie reduces the statistic, expand
     maps the scale back to o's inputs). Returns (scale in o-input space, best alpha, losses).
     """
-    x = x.float()
-    ref = [x @ w.float().T for w in weights]
+    if (x is None) == (hessian is None):
+        raise ValueError("give exactly one of x and hessian")
+    if x is not None:
+        x = x.float()
+        ref = [x @ w.float().T for w in weights]
     stat = tie(x_abs_mean) if tie is not None else x_abs_mean
     best = (float("inf"), None, 0.0)
     losses = []
@@ -88,11 +95,16 @@ def search_scale(x: torch.Tensor, x_abs_mean: torch.Tensor, weights: list[torch.
         s = stat.float().pow(alpha).clamp(min=1e-4)
         s = s / (s.max() * s.min()).sqrt()
         s_full = expand(s) if expand is not None else s
-        xs = x / s_full
         loss = 0.0
-        for w, r in zip(weights, ref):
-            wq = quantize(w.float() * s_full.unsqueeze(0))
-            loss += float(((xs @ wq.T - r) ** 2).mean())
+        if hessian is not None:
+            for w in weights:
+                d = quantize(w.float() * s_full.unsqueeze(0)) / s_full.unsqueeze(0) - w.float()
+                loss += float(((d @ hessian) * d).sum()) / w.shape[0]
+        else:
+            xs = x / s_full
+            for w, r in zip(weights, ref):
+                wq = quantize(w.float() * s_full.unsqueeze(0))
+                loss += float(((xs @ wq.T - r) ** 2).mean())
         losses.append(loss)
         if loss < best[0]:
             best = (loss, s_full, alpha)
@@ -137,15 +149,20 @@ def search_clip(x: torch.Tensor, weight: torch.Tensor, bits: int, group_size: in
 @dataclass
 class AwqLayerReport:
     alphas: dict[str, float]
+    # Per linear: the scale its input was divided by (folded into the previous op), so that
+    # statistics gathered before the fold transform exactly: E[x^2] / s^2, H / (s s^T).
+    input_scales: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @torch.no_grad()
 def awq_scale_layer(lc: LayerCalibration, shape: AttentionShape, quantize: Quantizer,
-                    grid: int = 20) -> tuple[AwqLayerReport, dict[str, torch.Tensor]]:
+                    grid: int = 20, use_hessian: bool = False) -> tuple[AwqLayerReport, dict[str, torch.Tensor]]:
     """Search and fold the four AWQ scalings of one decoder layer.
 
     Returns the report and the kept calibration inputs of every linear, divided by the
     folded scales (i.e. the inputs the scaled layer now sees).
+    use_hessian: score the scales with the inputs' Hessians (all calibration tokens; needs
+    stream_layers(with_hessian=True)) instead of the kept samples (the paper's way).
     """
     layer = lc.layer
     attn, mlp = layer.self_attn, layer.mlp
@@ -156,26 +173,33 @@ def awq_scale_layer(lc: LayerCalibration, shape: AttentionShape, quantize: Quant
     x_down = st["mlp.down_proj"].sample_matrix()
     alphas: dict[str, float] = {}
 
-    s, alphas["qkv"], _ = search_scale(x_qkv, st["self_attn.q_proj"].abs_mean,
-                                       [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], quantize, grid)
+    def search(owner: str, x: torch.Tensor, weights: list[torch.Tensor], **kw) -> tuple[torch.Tensor, float, list[float]]:
+        if use_hessian:
+            return search_scale(None, st[owner].abs_mean, weights, quantize, grid, hessian=st[owner].hessian, **kw)
+        return search_scale(x, st[owner].abs_mean, weights, quantize, grid, **kw)
+
+    s, alphas["qkv"], _ = search("self_attn.q_proj", x_qkv, [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
     fold_into_norm(layer.input_layernorm, [attn.q_proj, attn.k_proj, attn.v_proj], s)
     x_qkv = x_qkv / s
+    s_qkv = s
 
-    s, alphas["o"], _ = search_scale(x_o, st["self_attn.o_proj"].abs_mean, [attn.o_proj.weight], quantize, grid,
-                                     tie=shape.tie_kv, expand=shape.expand_kv)
+    s, alphas["o"], _ = search("self_attn.o_proj", x_o, [attn.o_proj.weight], tie=shape.tie_kv, expand=shape.expand_kv)
     s_kv = shape.tie_kv(s)  # exact: s is constant over the heads sharing a kv head
     fold_into_previous_linear(attn.v_proj, attn.o_proj, s_kv, s)
     x_o = x_o / s
+    s_o = s
 
-    s, alphas["gate_up"], _ = search_scale(x_up, st["mlp.gate_proj"].abs_mean,
-                                           [mlp.gate_proj.weight, mlp.up_proj.weight], quantize, grid)
+    s, alphas["gate_up"], _ = search("mlp.gate_proj", x_up, [mlp.gate_proj.weight, mlp.up_proj.weight])
     fold_into_norm(layer.post_attention_layernorm, [mlp.gate_proj, mlp.up_proj], s)
     x_up = x_up / s
+    s_up = s
 
-    s, alphas["down"], _ = search_scale(x_down, st["mlp.down_proj"].abs_mean, [mlp.down_proj.weight], quantize, grid)
+    s, alphas["down"], _ = search("mlp.down_proj", x_down, [mlp.down_proj.weight])
     fold_into_previous_linear(mlp.up_proj, mlp.down_proj, s, s)
     x_down = x_down / s
 
     inputs = {"self_attn.q_proj": x_qkv, "self_attn.k_proj": x_qkv, "self_attn.v_proj": x_qkv,
               "self_attn.o_proj": x_o, "mlp.gate_proj": x_up, "mlp.up_proj": x_up, "mlp.down_proj": x_down}
-    return AwqLayerReport(alphas=alphas), inputs
+    scales = {"self_attn.q_proj": s_qkv, "self_attn.k_proj": s_qkv, "self_attn.v_proj": s_qkv,
+              "self_attn.o_proj": s_o, "mlp.gate_proj": s_up, "mlp.up_proj": s_up, "mlp.down_proj": s}
+    return AwqLayerReport(alphas=alphas, input_scales=scales), inputs

@@ -6,7 +6,11 @@ cut non-overlapping 512-token windows, score the second half of each (logits at 
 float model on the same windows: mean KL(float || quantized) over the full vocabulary and
 the share of positions with the same top-1 token.
 
-  python -m quantx.bench.quality --model DIR --methods float,rtn-g128,rtn-g64,awq-g64,gptq-g64
+  python -m quantx.bench.quality --methods float,rtn-g128,awq-g64,gptq-g64,qx-rtn-u,qx-uniform,qx-codebook,qx-default \
+      --calib ../shared/data/tinyshakespeare.txt
+Baselines (float, rtn, awq, gptq, ...) are fake-quantized in PyTorch; QuantX methods (qx-...) are
+written as GGUF files by the converter and scored in the QuantX runtime against the same float
+log-probabilities.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from quantx.convert.recipes import baselines
@@ -40,6 +45,7 @@ class MethodResult:
     convert_seconds: float
     peak_rss_mb: float
     windows: int
+    bpw_file: float | None = None  # file bytes x 8 / parameters (QuantX files)
 
 
 class PeakRss:
@@ -147,6 +153,118 @@ def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: li
     return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
 
 
+@torch.no_grad()
+def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Tensor], act: int | None = None,
+                    threads: int | None = None) -> dict[str, float]:
+    """evaluate() for a GGUF run by the QuantX runtime on the same windows, against the same
+    float log-probabilities."""
+    from quantx.model import Model
+
+    model = Model(path, threads=threads, act=act)
+    first = windows.shape[1] // 2
+    nll = kld = 0.0
+    same = n = 0
+    for w, window in enumerate(windows):
+        model.reset()
+        logits = torch.from_numpy(np.asarray(model.eval(window.tolist(), logits_from=first), dtype=np.float32))
+        lp = torch.log_softmax(logits[:-1].double(), -1).float()
+        ref = reference[w]
+        targets = window[first + 1:]
+        nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
+        n += targets.numel()
+        kld += float((ref.exp() * (ref - lp)).sum())
+        same += int((lp.argmax(-1) == ref.argmax(-1)).sum())
+    return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
+
+
+@dataclass(frozen=True)
+class QxMethod:
+    """A QuantX method of the bench: 'qx-default', 'qx-uniform', 'qx-codebook' (recipes, with
+    optional '-bpw4.14' and '-a16'), or 'qx-rtn-u' / 'qx-rtn-c' (plain round-to-nearest outtypes)."""
+    spec: str
+    recipe: str
+    bpw: float | None
+    act: int
+
+    @classmethod
+    def parse(cls, spec: str) -> "QxMethod":
+        parts = spec.split("-")[1:]
+        if not parts:
+            raise SystemExit(f"bad QuantX method {spec!r}")
+        recipe, bpw, act = parts[0], None, 8
+        if recipe == "rtn":
+            if len(parts) < 2 or parts[1] not in ("u", "c"):
+                raise SystemExit(f"bad QuantX method {spec!r}: use qx-rtn-u or qx-rtn-c")
+            recipe = f"rtn-{parts[1]}"
+            parts = parts[1:]
+        for p in parts[1:]:
+            if p.startswith("bpw"):
+                bpw = float(p[3:])
+            elif p == "a16":
+                act = 16
+            else:
+                raise SystemExit(f"unknown option {p!r} in {spec!r}")
+        return cls(spec, recipe, bpw, act)
+
+
+def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], calib: Callable[[], CalibrationSet],
+                   windows: torch.Tensor, reference: list[torch.Tensor], out_dir: Path,
+                   report: Callable[[MethodResult], None]) -> list[MethodResult]:
+    """Convert with each QuantX method (recipes share one candidate encoding: every recipe's
+    conversion time is that encoding plus its own choice and file writing) and score each
+    file in the QuantX runtime."""
+    from quantx.convert import convert
+    from quantx.convert.pipeline import ConvertOptions, convert_with
+    from quantx.convert.recipe_outtype import RecipeOuttype
+    from quantx.convert.recipes.recipe import choose, encode_candidates, recipe_by_name
+
+    methods = [QxMethod.parse(s) for s in specs]
+    recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act) for m in methods if not m.recipe.startswith("rtn")}
+    formats: list[str] = []
+    for r in recipes.values():
+        formats += [f for f in r.all_formats() if f not in formats]
+    cset, enc_seconds, enc_rss = None, 0.0, 0.0
+    if recipes:
+        cal = calib()
+        with PeakRss() as rss:
+            t = time.perf_counter()
+            cset = encode_candidates(copy.deepcopy(base), cal, next(iter(recipes.values())), formats=tuple(formats))
+            enc_seconds = time.perf_counter() - t
+        enc_rss = rss.peak / 2**20
+    n_params = sum(p.numel() for p in base.parameters()) - (base.lm_head.weight.numel()
+                                                            if base.config.tie_word_embeddings else 0)
+    results = []
+    for m in methods:
+        path = out_dir / f"{m.spec}.gguf"
+        with PeakRss() as rss:
+            t = time.perf_counter()
+            if m.recipe.startswith("rtn"):
+                rep = convert(model_dir, path, "qx3_" + m.recipe[-1], force=True, quiet=True)
+                bpw = _qx_linear_bpw(path)
+            else:
+                res = choose(cset, recipes[m.spec])
+                convert_with(model_dir, path, ConvertOptions(RecipeOuttype(m.spec, res), force=True, quiet=True))
+                bpw = res.bpw_linear
+            seconds = time.perf_counter() - t + (0.0 if m.recipe.startswith("rtn") else enc_seconds)
+        sc = evaluate_native(path, windows, reference, act=m.act)
+        r = MethodResult(m.spec, bpw, sc["ppl"], sc["kld"], sc["top1_pct"], seconds, max(rss.peak / 2**20, enc_rss),
+                         len(windows), 8.0 * path.stat().st_size / n_params)
+        report(r)
+        results.append(r)
+    return results
+
+
+def _qx_linear_bpw(path: Path) -> float:
+    """Bits per weight over the QuantX tensors of a file, every byte counted."""
+    import gguf
+
+    from quantx.convert import qxformats as qxf
+
+    infos = qxf.read_quantx_tensors(gguf.GGUFReader(path))
+    bits = sum(8 * i.data.size for i in infos.values())
+    return bits / sum(int(np.prod(i.shape)) for i in infos.values())
+
+
 def parse_method(spec: str) -> tuple[str, int, int, dict]:
     """'awq-g64' -> ('awq', 3, 64, {}); 'gptq-act-g64', 'gptq-clip-g64', 'rtn-w4-g128' also accepted.
 
@@ -208,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="calibration samples whose activations AWQ's scale/clip search evaluates")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--save-dir", type=Path, help="write each fake-quantized model as an HF folder here")
+    ap.add_argument("--save-dir", type=Path, help="keep each fake-quantized model (HF folder) and QuantX file here")
     ap.add_argument("--json", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -238,8 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     # The float model's log-probabilities are kept (windows x 255 x vocab floats) so each method
     # is scored right after it is built and only one quantized copy exists at a time.
     reference = [window_logprobs(base, w) for w in windows]
-    print(f"{'method':<16}{'bpw':>7}{'PPL':>9}{'KLD':>9}{'top1%':>8}{'conv s':>9}{'RSS MB':>9}", flush=True)
+    print(f"{'method':<20}{'bpw':>7}{'file':>7}{'PPL':>9}{'KLD':>9}{'top1%':>8}{'conv s':>9}{'RSS MB':>9}", flush=True)
     results: list[MethodResult] = []
+
+    def show(r: MethodResult) -> None:
+        file_bpw = f"{r.bpw_file:>7.3f}" if r.bpw_file else f"{'':>7}"
+        print(f"{r.method:<20}{r.bits_per_weight:>7.3f}{file_bpw}{r.ppl:>9.2f}{r.kld:>9.4f}{r.top1_pct:>8.1f}"
+              f"{r.convert_seconds:>9.1f}{r.peak_rss_mb:>9.0f}", flush=True)
+
+    qx_specs = [m for m in methods if m.startswith("qx-")]
+    methods = [m for m in methods if not m.startswith("qx-")]
     for spec in methods:
         print(f"quantizing: {spec}", file=sys.stderr, flush=True)
         model, bpw, seconds, rss = quantize_copy(base, spec, calib, args.awq_search_samples)
@@ -251,8 +377,15 @@ def main(argv: list[str] | None = None) -> int:
         del model
         r = MethodResult(spec, bpw, sc["ppl"], sc["kld"], sc["top1_pct"], seconds, rss, len(windows))
         results.append(r)
-        print(f"{r.method:<16}{r.bits_per_weight:>7.3f}{r.ppl:>9.2f}{r.kld:>9.4f}{r.top1_pct:>8.1f}"
-              f"{r.convert_seconds:>9.1f}{r.peak_rss_mb:>9.0f}", flush=True)
+        show(r)
+    if qx_specs and args.save_dir is not None:
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+        results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, args.save_dir, show)
+    elif qx_specs:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, Path(tmp), show)
     print(f"({len(windows)} windows of 512, second half scored)")
     if args.json is not None:
         payload = {"windows": len(windows), "calibration": calib_cache[0].metadata() if calib_cache else None,

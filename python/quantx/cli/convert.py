@@ -1,4 +1,11 @@
-"""quantx-convert: a Hugging Face llama/qwen2 folder to a GGUF file."""
+"""quantx-convert: a Hugging Face llama/qwen2 folder to a GGUF file.
+
+By default the QuantX recipe quantizes every linear weight of the decoder blocks to about
+3.1 bits per weight (uniform or codebook format chosen per weight, activation-aware scales
+folded into the norms, GPTQ rounding, sensitivity-driven mixed precision to --bpw).
+--outtype instead writes one plain type for every weight (f16, q8_0, or a QuantX format by
+round-to-nearest).
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,24 +19,47 @@ tokenizer.model. Supported: LlamaForCausalLM (Llama 2/3, TinyLlama, SmolLM,
 Mistral-style), MistralForCausalLM, Qwen2ForCausalLM. Pickle checkpoints (.bin)
 are refused.
 
+recipes (--recipe): default   uniform grid or codebook per weight, within --bpw
+                              (above 3.3 also 4-bit formats and Q8_0 for the most
+                              sensitive weights)
+                    uniform   every weight on the 3-bit uniform grid (QX3_U)
+                    codebook  every weight with its fitted 3-bit codebook (QX3_C)
+calibration: --calib FILE (plain text) or, without it, text the model writes
+itself (data-free). The source, token count and hash are recorded in the file
+(quantx.calibration.*).
+
 The output follows llama.cpp's GGUF conventions (tensor names, Q/K permutation
 for llama, tokenizer metadata, chat template). It is written to a temp file
 beside OUT and moved into place only when complete.
 
 exit status: 0 ok, 1 conversion refused (message on stderr), 130/143 interrupted.
 examples:
-  quantx-convert ./SmolLM2-135M-Instruct smollm2-f16.gguf
-  quantx-convert ./model model-q8.gguf --outtype q8_0 --force
+  quantx-convert ./SmolLM2-135M-Instruct smollm2-qx3.gguf
+  quantx-convert ./model model-qx.gguf --calib wiki.txt --bpw 4.14 --report report.json
+  quantx-convert ./model model-f16.gguf --outtype f16
 """
 
 
-def build_parser(outtypes: list[str]) -> argparse.ArgumentParser:
+def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="quantx-convert", description=__doc__, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("hf_dir", help="Hugging Face model folder")
     ap.add_argument("out", help="output .gguf path")
-    ap.add_argument("--outtype", default="f16", choices=outtypes,
-                    help="weight type for 2-D tensors (1-D tensors stay F32); default f16")
+    q = ap.add_argument_group("QuantX recipe (the default)")
+    q.add_argument("--recipe", default="default", choices=recipes, help="how weights get their formats (default: default)")
+    q.add_argument("--bpw", type=float, help="bit budget: average bits per weight over the quantized linear weights "
+                   "(default 3.15; above 3.3 adds 4-bit and Q8_0 formats)")
+    q.add_argument("--act", type=int, choices=(8, 16), help="activations at run time: 8 = int8 (W3A8, the fast "
+                   "path) or 16 = float (W3A16); default 8")
+    q.add_argument("--calib", metavar="FILE", help="calibration text file (default: data-free, model-generated text)")
+    q.add_argument("--calib-samples", type=int, default=32, metavar="N", help="calibration sequences (default 32)")
+    q.add_argument("--calib-seq", type=int, default=512, metavar="N", help="tokens per calibration sequence (default 512)")
+    q.add_argument("--report", metavar="FILE", help="write the per-tensor choices and criteria as JSON")
+    q.add_argument("--plot", metavar="DIR", help="draw each layer's weight histograms with the uniform and codebook "
+                   "levels and the choice (PNG per layer)")
+    q.add_argument("--threads", type=int, metavar="N", help="CPU threads for the quantization (default: all)")
+    ap.add_argument("--outtype", choices=outtypes,
+                    help="instead of a recipe, one type for every 2-D weight (1-D tensors stay F32)")
     ap.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     ap.add_argument("--allow-nonfinite", action="store_true", help="convert even if weights contain NaN/Inf")
     ap.add_argument("--pre-tokenizer", metavar="NAME",
@@ -38,29 +68,90 @@ def build_parser(outtypes: list[str]) -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    from quantx.convert import ConvertError, ConvertInterrupted, convert
-    from quantx.convert.outtypes import available_outtypes
+def _plain(args) -> int:
+    from quantx.convert import convert
 
-    args = build_parser(list(available_outtypes())).parse_args(argv)
-    try:
-        rep = convert(args.hf_dir, args.out, args.outtype, force=args.force, allow_nonfinite=args.allow_nonfinite,
-                      quiet=args.quiet, pre_tokenizer=args.pre_tokenizer)
-    except ConvertInterrupted as e:
-        print(f"quantx-convert: {e}", file=sys.stderr)
-        return 128 + e.signum
-    except KeyboardInterrupt:
-        print("quantx-convert: interrupted; no output was written", file=sys.stderr)
-        return 128 + signal.SIGINT
-    except ConvertError as e:
-        print(f"quantx-convert: error: {e}", file=sys.stderr)
-        return 1
+    rep = convert(args.hf_dir, args.out, args.outtype, force=args.force, allow_nonfinite=args.allow_nonfinite,
+                  quiet=args.quiet, pre_tokenizer=args.pre_tokenizer)
     if not args.quiet:
         types = ", ".join(f"{k}: {v}" for k, v in sorted(rep.tensor_types.items()))
         print(f"wrote {rep.out_path} ({rep.output_bytes / 1e6:.1f} MB, {rep.arch}, {rep.n_tensors} tensors [{types}], "
               f"{rep.n_params / 1e6:.1f}M params, tokenizer {rep.tokenizer_model}/{rep.pre_tokenizer}, "
               f"{rep.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+class _Bars:
+    """One tqdm bar per stage of progress(stage, done, total)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.stage, self.bar = quiet, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, tqdm(total=total, desc=stage, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _recipe(args) -> int:
+    from quantx.convert.quantize import CalibrationOptions, quantize
+    from quantx.convert.recipes.recipe import recipe_by_name
+    from quantx.convert.recipes.report import format_table
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # e.g. the calibration text being longer than the model's context
+    if args.quiet:
+        hf_logging.disable_progress_bar()
+    recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act)
+    calib = CalibrationOptions(args.calib, args.calib_samples, args.calib_seq)
+    bars = _Bars(args.quiet)
+    try:
+        rep = quantize(args.hf_dir, args.out, recipe, calib, force=args.force, quiet=args.quiet,
+                       allow_nonfinite=args.allow_nonfinite, pre_tokenizer=args.pre_tokenizer,
+                       report_path=args.report, plot_dir=args.plot, progress=bars)
+    finally:
+        bars.close()
+    if not args.quiet:
+        print(format_table(rep), file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from quantx.convert import ConvertError, ConvertInterrupted
+    from quantx.convert.outtypes import available_outtypes
+    from quantx.convert.recipes.recipe import RECIPES
+
+    args = build_parser(list(available_outtypes()), list(RECIPES)).parse_args(argv)
+    if args.outtype and (args.bpw is not None or args.calib or args.report or args.plot or args.recipe != "default"):
+        print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--report "
+              "belong to the QuantX recipe", file=sys.stderr)
+        return 1
+    try:
+        return _plain(args) if args.outtype else _recipe(args)
+    except ConvertInterrupted as e:
+        print(f"quantx-convert: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        print("quantx-convert: interrupted; no output was written", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except (ConvertError, ValueError) as e:
+        print(f"quantx-convert: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

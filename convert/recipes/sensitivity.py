@@ -1,0 +1,58 @@
+"""End-to-end sensitivity of each linear weight: a Fisher-weighted output error.
+
+One forward and backward pass of the float model over a few calibration sequences gives,
+for every linear layer, the mean squared gradient of the loss with respect to each of its
+output channels, F[r] = E[(dL/dy_r)^2] (the diagonal empirical Fisher of its outputs).
+A quantized weight W^ = W - D changes the outputs by D x, so to second order the loss grows
+by about 1/2 sum_r F[r] E[(D x)_r^2] = 1/2 sum_r F[r] (D H D^T)_rr, H = E[x x^T]. That
+estimates each candidate's effect on the model's output from its layer-local error alone,
+without running the model once per weight and format.
+"""
+from __future__ import annotations
+
+import torch
+
+from .calibration import LINEAR_NAMES, decoder_layers
+
+
+def output_fisher(model, ids: torch.Tensor) -> dict[tuple[int, str], torch.Tensor]:
+    """{(layer, linear name): F [out]} from the next-token loss on ids [batch, seq]."""
+    fisher: dict[tuple[int, str], torch.Tensor] = {}
+    hooks = []
+    tokens = ids.numel()
+
+    def hook(key):
+        def fn(_module, _grad_in, grad_out):
+            g = grad_out[0].detach().float().reshape(-1, grad_out[0].shape[-1]) * tokens  # per-token gradients
+            acc = (g * g).sum(0) / tokens
+            fisher[key] = acc if key not in fisher else fisher[key] + acc
+        return fn
+
+    for i, layer in enumerate(decoder_layers(model)):
+        for name in LINEAR_NAMES:
+            hooks.append(layer.get_submodule(name).register_full_backward_hook(hook((i, name))))
+    saved = [p.requires_grad for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            emb = model.model.embed_tokens(ids).detach().float().requires_grad_(True)
+            out = model(inputs_embeds=emb, labels=ids)
+            out.loss.backward()
+    finally:
+        for hk in hooks:
+            hk.remove()
+        for p, r in zip(model.parameters(), saved):
+            p.requires_grad_(r)
+    return fisher
+
+
+def row_output_error(weight: torch.Tensor, dequantized: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor:
+    """(D H D^T)_rr per output row r, D = W - W^: the row's mean squared output error."""
+    d = weight.float() - dequantized.float()
+    return ((d @ hessian.float()) * d).sum(1)
+
+
+def fisher_damage(fisher: torch.Tensor, row_error: torch.Tensor) -> float:
+    """Estimated loss increase 1/2 sum_r F[r] (D H D^T)_rr."""
+    return 0.5 * float((fisher.double() * row_error.double()).sum())

@@ -1,0 +1,285 @@
+"""The QuantX recipe: format-exact candidates, the budget allocation, the sensitivity pass,
+and the converter's recipe path end to end (file == fake-quantized model, report, CLI)."""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from quantx.convert import qxformats as qxf  # noqa: E402
+from quantx.convert.recipes.allocate import Option, allocate  # noqa: E402
+from quantx.convert.recipes.awq import search_scale  # noqa: E402
+from quantx.convert.recipes.calibration import CalibrationSet  # noqa: E402
+from quantx.convert.recipes.qx_quant import gptq_qx, rtn_qx, search_group_scales  # noqa: E402
+from quantx.convert.recipes.recipe import Recipe, apply_to_model, choose, encode_candidates, recipe_by_name  # noqa: E402
+from quantx.convert.recipes.sensitivity import fisher_damage, output_fisher, row_output_error  # noqa: E402
+
+FORMATS = ["QX3_U", "QX3_C", "QX4_U", "QX4_C", "QX3_T", "QX4_T"]
+
+
+def _weights(rows: int, cols: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g) * 0.02 / (0.3 + torch.rand(rows, cols, generator=g))  # heavy tails
+    w[:, 3] = 0.0  # an all-zero column
+    w[0, :] = 0.0  # an all-zero row (zero scales)
+    w[1, 7] = 1.5  # one huge outlier
+    return w
+
+
+def _activations(tokens: int, cols: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(cols, cols, generator=g) / cols**0.5 + torch.eye(cols)
+    x = torch.randn(tokens, cols, generator=g) @ mix
+    x[:, 5] *= 30.0  # a huge-activation channel, as SmolLM2 has
+    return x
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("cols", [576, 160, 96])
+def test_candidates_are_exactly_the_file_format(fmt: str, cols: int) -> None:
+    """RTN and GPTQ candidates pack into bytes that the format's reference decodes to the same
+    values, and the native dequantizer agrees bit for bit."""
+    native = pytest.importorskip("quantx._native")
+    torch.manual_seed(0)
+    w = _weights(24, cols, 1)
+    x = _activations(512, cols, 2)
+    h = x.T @ x / x.shape[0]
+    ct = qxf.compute_type(fmt).name
+    for cand in (rtn_qx(w, fmt, torch.diag(h)), gptq_qx(w, h, fmt)):
+        packed = cand.packed()
+        assert packed.shape == (24, qxf.row_size(ct, cols))
+        ref = qxf.dequantize_bytes(packed, ct, cols, 24)
+        np.testing.assert_array_equal(ref, cand.dequantize().numpy())
+        nat = np.asarray(native.qx_dequantize(ct, packed.tobytes(), cols, 24))
+        np.testing.assert_array_equal(nat.reshape(24, cols), ref)
+        if fmt in qxf.TENSOR_CODEBOOK_TYPES:  # one codebook for all rows: stored rows are U-sized
+            rows, cb = qxf.split_tensor_codebook(packed, fmt)
+            assert rows.shape == (24, qxf.file_row_size(fmt, cols)) == (24, qxf.row_size(fmt[:4] + "U", cols))
+            assert cb.shape == (qxf.compute_type(fmt).table_size,)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_rtn_with_searched_scales_equals_reference_rounding(fmt: str) -> None:
+    """Given the searched scales (and fitted codebook), the codes are the format's own RTN."""
+    w = _weights(16, 576, 3)
+    q = rtn_qx(w, fmt)
+    ct = qxf.compute_type(fmt)
+    cb = q.tables.numpy().astype(np.int8) if ct.row_codebook else None
+    ref = qxf.quantize(w.numpy(), ct, codebook=cb, scales=q.scales.numpy())
+    np.testing.assert_array_equal(qxf.pack(ref), q.packed())
+
+
+def test_scale_search_never_worse_than_rtn_scale() -> None:
+    w = _weights(32, 576, 4)
+    imp = _activations(256, 576, 5).pow(2).mean(0)
+    for fmt in ("QX3_U", "QX3_C"):
+        tables = rtn_qx(w, fmt).tables
+        plain = search_group_scales(w, tables, imp, ratios=torch.ones(1))
+        searched = search_group_scales(w, tables, imp)
+
+        def err(scales: torch.Tensor) -> float:
+            from quantx.convert.recipes.qx_quant import round_to_table
+            d = round_to_table(w, fmt, tables, scales).dequantize()
+            return float(((w - d) ** 2 * imp).sum())
+        assert err(searched) <= err(plain) * (1 + 1e-6)
+        assert err(searched) < 0.9 * err(plain)
+
+
+@pytest.mark.parametrize("fmt", ["QX3_U", "QX3_C"])
+def test_gptq_lowers_output_error_vs_rtn(fmt: str) -> None:
+    w = _weights(64, 576, 6)
+    x = _activations(2048, 576, 7)
+    h = x.T @ x / x.shape[0]
+    tables = rtn_qx(w, fmt, torch.diag(h)).tables
+    e_rtn = float(row_output_error(w, rtn_qx(w, fmt, torch.diag(h), tables=tables).dequantize(), h).sum())
+    e_gptq = float(row_output_error(w, gptq_qx(w, h, fmt, tables=tables).dequantize(), h).sum())
+    assert e_gptq < 0.8 * e_rtn, (e_gptq, e_rtn)
+
+
+def test_awq_hessian_loss_equals_sample_loss() -> None:
+    """The Hessian form of AWQ's scale search scores every alpha like the sample form."""
+    x = _activations(256, 64, 8)
+    w = [_weights(48, 64, 9), _weights(32, 64, 10)]
+    quant = lambda t: rtn_qx(t, "QX3_U", search=False).dequantize()  # noqa: E731
+    s1, a1, l1 = search_scale(x, x.abs().mean(0), w, quant, grid=10)
+    s2, a2, l2 = search_scale(None, x.abs().mean(0), w, quant, grid=10, hessian=x.T @ x / x.shape[0])
+    np.testing.assert_allclose(l2, l1, rtol=1e-4)
+    assert a1 == a2 and torch.equal(s1, s2)
+
+
+def _brute_force(options: dict[str, list[Option]], budget: float) -> float:
+    best = float("inf")
+    for combo in itertools.product(*options.values()):
+        if sum(o.bits for o in combo) <= budget:
+            best = min(best, sum(o.damage for o in combo))
+    return best
+
+
+def test_allocation_within_budget_and_near_optimal() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        options = {}
+        for t in range(5):
+            size = float(rng.integers(1, 5)) * 100
+            dmg = sorted(rng.uniform(0, 10, 4), reverse=True)
+            options[f"t{t}"] = [Option(f, size * b, d) for f, b, d in zip(["a", "b", "c", "d"], [3.1, 3.2, 4.1, 8.5], dmg)]
+        cheapest = sum(o[0].bits for o in options.values())
+        budget = cheapest * float(rng.uniform(1.0, 1.6))
+        alloc = allocate(options, budget)
+        assert alloc.bits <= budget
+        chosen = sum(next(o for o in options[t] if o.name == n).damage for t, n in alloc.choice.items())
+        assert chosen == pytest.approx(alloc.damage)
+        # the greedy on the convex hulls is within one upgrade of the optimum
+        max_step = max(max(o.damage for o in v) - min(o.damage for o in v) for v in options.values())
+        assert alloc.damage <= _brute_force(options, budget) + max_step
+    with pytest.raises(ValueError, match="cheapest"):
+        allocate(options, cheapest * 0.99)
+    rich = allocate(options, 1e12)
+    assert all(rich.choice[t] == min(v, key=lambda o: o.damage).name for t, v in options.items())
+
+
+def _tiny(kind: str = "llama", hidden: int = 128, seed: int = 0, vocab: int = 256):
+    torch.manual_seed(seed)
+    common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden + 64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    cls = {"llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
+           "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM)}[kind]
+    model = cls[1](cls[0](**common, attn_implementation="eager"))
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.input_layernorm.weight.uniform_(0.5, 1.5)
+            layer.post_attention_layernorm.weight.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _calib(n: int, seq: int, vocab: int, seed: int) -> CalibrationSet:
+    ids = torch.randint(0, vocab, (n, seq), generator=torch.Generator().manual_seed(seed))
+    return CalibrationSet(ids, "random", "0" * 64, seed)
+
+
+def test_output_fisher_equals_autograd_output_gradients() -> None:
+    model = _tiny()
+    ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(1))
+    fisher = output_fisher(model, ids)
+    target = model.model.layers[1].mlp.down_proj
+    grads = []
+
+    def keep(_m, _i, o) -> None:
+        o.retain_grad()
+        grads.append(o)
+    handle = target.register_forward_hook(keep)
+    try:
+        out = model(ids, labels=ids)
+        out.loss.backward()
+    finally:
+        handle.remove()
+    g = grads[0].grad.reshape(-1, grads[0].shape[-1]) * ids.numel()
+    np.testing.assert_allclose(fisher[(1, "mlp.down_proj")].numpy(), (g * g).mean(0).numpy(), rtol=1e-4, atol=1e-12)
+    assert fisher_damage(fisher[(1, "mlp.down_proj")], torch.zeros(g.shape[-1])) == 0.0
+
+
+def test_recipe_budget_choices_and_no_budget_recipes() -> None:
+    model = _tiny()
+    calib = _calib(6, 64, 256, 2)
+    cset = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", bpw=4.3),
+                             formats=("QX3_U", "QX3_T", "QX3_C", "QX4_U", "QX4_T", "Q8_0"))
+    assert len(cset.candidates) == 14
+    weights = sum(cs[0].shape[0] * cs[0].shape[1] for cs in cset.candidates.values())
+    for bpw in (3.25, 3.6, 4.3):
+        res = choose(cset, recipe_by_name("default", bpw=bpw))
+        assert res.bpw_linear <= bpw
+        assert res.bpw_linear * weights == pytest.approx(sum(c.bits for c in res.chosen.values()))
+    low, high = choose(cset, recipe_by_name("default", bpw=3.25)), choose(cset, recipe_by_name("default", bpw=4.3))
+    dmg = lambda r: sum(t.candidates[t.chosen]["damage"] for t in r.tensors)  # noqa: E731
+    assert dmg(high) < dmg(low)
+    assert set(choose(cset, recipe_by_name("uniform")).format_counts()) == {"QX3_U"}
+    assert set(choose(cset, recipe_by_name("codebook")).format_counts()) == {"QX3_T"}
+    assert set(choose(cset, recipe_by_name("row-codebook")).format_counts()) == {"QX3_C"}
+    with pytest.raises(ValueError, match="not encoded"):
+        choose(encode_candidates(copy.deepcopy(model), calib, Recipe("u", formats=("QX3_U",), bpw=None)),
+               recipe_by_name("codebook"))
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_recipe_file_equals_fake_quantized_model(kind: str, tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """The GGUF the recipe writes computes what the fake-quantized (scaled, dequantized) PyTorch
+    model computes: runtime logits in A16 match transformers' on the same weights."""
+    quantx = pytest.importorskip("quantx")
+    from quantx.convert.quantize import CalibrationOptions, quantize
+    import gguf
+
+    vocab = json.loads((tiny_llama_dir / "config.json").read_text())["vocab_size"]
+    model = _tiny(kind, hidden=128, seed=3, vocab=vocab)
+    hf = tmp_path / "hf"
+    model.save_pretrained(hf)
+    for f in ("tokenizer.json", "tokenizer_config.json"):  # the tiny fixture's tokenizer (its vocab size)
+        (hf / f).write_bytes((tiny_llama_dir / f).read_bytes())
+    text = tmp_path / "calib.txt"
+    text.write_text(" ".join(f"word{i % 97} and more{i % 13}." for i in range(3000)))
+    out = tmp_path / "q.gguf"
+    rep = quantize(hf, out, recipe_by_name("default", bpw=3.6, act=16), CalibrationOptions(text, 4, 64), quiet=True,
+                   report_path=tmp_path / "r.json")
+    # the same model, scaled and fake-quantized, with the file's Q8_0 embedding and head
+    fq = transformers.AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32).eval()
+    with torch.no_grad():
+        for hf_name, arr in rep.recipe.float_overrides.items():
+            fq.get_parameter(hf_name).copy_(torch.from_numpy(arr))
+        apply_to_model(fq, rep.recipe)
+        for p in (fq.model.embed_tokens.weight, fq.lm_head.weight):
+            q8 = gguf.quants.quantize(p.numpy(), gguf.GGMLQuantizationType.Q8_0)
+            p.copy_(torch.from_numpy(gguf.quants.dequantize(q8, gguf.GGMLQuantizationType.Q8_0)))
+    ids = [int(i) for i in torch.randint(0, vocab, (40,), generator=torch.Generator().manual_seed(5))]
+    want = fq(torch.tensor([ids])).logits[0].detach().numpy()
+    m = quantx.Model(out, act=16)
+    got = np.asarray(m.eval(ids), dtype=np.float32)
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= 2e-4 * scale, np.abs(got - want).max() / scale
+    types = m.tensor_types()
+    assert {types[f"blk.{i}.{t}.weight"] for i in range(2) for t in ("attn_q", "ffn_down")} <= set(FORMATS + ["Q8_0"])
+    # gguf-py reads every tensor; the QuantX ones decode to the fake-quantized weights
+    infos = qxf.read_quantx_tensors(gguf.GGUFReader(out))
+    assert infos and {i.file_type for i in infos.values()} <= set(FORMATS)
+    for i in range(2):
+        name = f"blk.{i}.ffn_down.weight"
+        if name in infos:
+            info = infos[name]
+            got_w = qxf.dequantize_bytes(info.data, info.qtype, info.shape[-1], info.shape[0])
+            np.testing.assert_array_equal(got_w, fq.model.layers[i].mlp.down_proj.weight.detach().numpy())
+    # report and provenance
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["bpw_linear"] == pytest.approx(rep.bpw_linear) and report["bpw_linear"] <= 3.6
+    assert report["bpw_file"] == pytest.approx(8 * out.stat().st_size / rep.convert.n_params)
+    assert len(report["tensors"]) == 14
+    meta = m.metadata
+    assert meta["quantx.calibration.source"] == str(text)
+    assert meta["quantx.calibration.tokens"] == 4 * 64
+    assert meta["quantx.activation"] == 16
+
+
+def test_cli_recipe_refuses_bad_input_cleanly(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    out = tmp_path / "o.gguf"
+    base = [sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir), str(out), "--quiet"]
+    res = subprocess.run(base + ["--calib", str(tmp_path / "missing.txt")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "calibration file" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run(base + ["--bpw", "2.0", "--calib-samples", "2", "--calib-seq", "32"], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 1 and "cheapest formats" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = subprocess.run(base + ["--outtype", "f16", "--bpw", "3.1"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "--outtype" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["QX3_U", "QX4_U"])
+def test_fast_uniform_rtn_is_the_format_rtn(fmt: str) -> None:
+    from quantx.convert.recipes.qx_quant import rtn_uniform_dequantized
+    w = _weights(20, 640, 11)
+    np.testing.assert_array_equal(rtn_uniform_dequantized(w, fmt).numpy(), qxf.dequantize(qxf.quantize(w.numpy(), fmt)))
