@@ -210,7 +210,6 @@ template <int BITS, bool CB>
 void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
                const QxActCorr* xa, float* y) {
     const int64_t nsub = n / kQxSub;
-    constexpr int kSubBytes = BITS == 3 ? 12 : 16;
     for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
         const uint8_t* row[kRowsPerPass];
         pass_rows(w, row_bytes, r0, rows, row);
