@@ -257,8 +257,11 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
     const int64_t nsub = n / kQxSub, ngroups = qx_groups(n);
     const int32_t bias = qx_a8_bias(f);
     const int64_t npass = (rows + kRowsPerPass - 1) / kRowsPerPass;
-    thread_local std::vector<__m256i> decoded;
-    thread_local std::vector<__m256> gscale;
+    // 32-byte aligned storage (std::vector<__m256i> would drop the alignment attribute).
+    struct alignas(32) Reg {
+        uint8_t b[32];
+    };
+    thread_local std::vector<Reg> decoded, gscale;
     if (decoded.size() < (size_t)(npass * nsub * 8)) decoded.resize((size_t)(npass * nsub * 8));
     if (gscale.size() < (size_t)(npass * ngroups)) gscale.resize((size_t)(npass * ngroups));
     for (int64_t ps = 0; ps < npass; ++ps) {
@@ -266,7 +269,7 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
         pass_rows(w, row_bytes, ps * kRowsPerPass, rows, row);
         const uint8_t* sc[kRowsPerPass];
         for (int r = 0; r < kRowsPerPass; ++r) sc[r] = row[r] + qx_scales_offset(f);
-        for (int64_t g = 0; g < ngroups; ++g) gscale[(size_t)(ps * ngroups + g)] = group_scales(sc, g);
+        for (int64_t g = 0; g < ngroups; ++g) _mm256_store_ps((float*)gscale[(size_t)(ps * ngroups + g)].b, group_scales(sc, g));
         alignas(32) uint32_t v[kRowsPerPass][8];
         for (int64_t b = 0; b < nsub; ++b) {
             for (int r = 0; r < kRowsPerPass; ++r) {
@@ -276,8 +279,7 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
             alignas(32) uint32_t chunk[8][kRowsPerPass];
             for (int k = 0; k < 8; ++k)
                 for (int r = 0; r < kRowsPerPass; ++r) chunk[k][r] = v[r][k];
-            for (int k = 0; k < 8; ++k)
-                decoded[(size_t)((ps * nsub + b) * 8 + k)] = _mm256_load_si256((const __m256i*)chunk[k]);
+            std::memcpy(decoded[(size_t)((ps * nsub + b) * 8)].b, chunk, sizeof(chunk));
         }
     }
     // Pass-major: a pass's decoded rows (nsub * 256 bytes) stay in L1 while
@@ -285,7 +287,7 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
     constexpr int T = 4;
     for (int64_t ps = 0; ps < npass; ++ps) {
         for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
-            const __m256i* dw = decoded.data() + ps * nsub * 8;
+            const Reg* dw = decoded.data() + ps * nsub * 8;
             __m256 total[T];
             for (auto& v : total) v = _mm256_setzero_ps();
             for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
@@ -293,7 +295,7 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
                 __m256 acc[T];
                 for (auto& v : acc) v = _mm256_setzero_ps();
                 for (int64_t b = b0; b < b1; ++b) {
-                    const __m256i* wk = dw + b * 8;
+                    const Reg* wk = dw + b * 8;
                     for (int t = 0; t < T; ++t) {
                         const BlockQ8& xb = x[(t0 + t) * ldx + b];
                         const int8_t* qs = xb.qs;
@@ -303,13 +305,15 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
                         const int32_t corr = -bias * ((int32_t)xb.sum[0] + xb.sum[1]);
                         __m256i s0 = _mm256_set1_epi32(corr), s1 = _mm256_setzero_si256();
                         for (int k = 0; k < 4; ++k) {
-                            s0 = _mm256_dpbusd_epi32(s0, wk[k], _mm256_set1_epi32(q4[k]));
-                            s1 = _mm256_dpbusd_epi32(s1, wk[4 + k], _mm256_set1_epi32(q4[4 + k]));
+                            const __m256i w0 = _mm256_load_si256((const __m256i*)wk[k].b);
+                            const __m256i w1 = _mm256_load_si256((const __m256i*)wk[4 + k].b);
+                            s0 = _mm256_dpbusd_epi32(s0, w0, _mm256_set1_epi32(q4[k]));
+                            s1 = _mm256_dpbusd_epi32(s1, w1, _mm256_set1_epi32(q4[4 + k]));
                         }
                         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(xb.d), acc[t]);
                     }
                 }
-                const __m256 ds = gscale[(size_t)(ps * ngroups + g)];
+                const __m256 ds = _mm256_load_ps((const float*)gscale[(size_t)(ps * ngroups + g)].b);
                 for (int t = 0; t < T; ++t) total[t] = _mm256_fmadd_ps(acc[t], ds, total[t]);
             }
             for (int t = 0; t < T; ++t)
