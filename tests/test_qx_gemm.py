@@ -1,0 +1,84 @@
+"""Prompt processing with QuantX weights: the several-token (gemm) path of
+matmul_rows against numpy and against one-token calls, on every usable ISA,
+and a whole QX3_U / QX3_C model whose batched prompt logits must match
+token-by-token evaluation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantx import _native as N
+from quantx.convert import qxformats as Q
+from quantx.model import Model
+
+ISAS = [i for i in N.isa_names() if N.isa_supported(i)]
+
+
+def decode_q8(raw: bytes, n: int) -> np.ndarray:
+    """BlockQ8 bytes -> the float activations they represent (d * qs)."""
+    blk = np.frombuffer(raw, dtype=np.dtype([("d", "<f4"), ("sum", "<i2", 2), ("qs", "i1", 32)]))
+    return (blk["d"][:, None].astype(np.float64) * blk["qs"].astype(np.float64)).reshape(-1)[:n]
+
+
+@pytest.mark.parametrize("qtype", list(Q.QX_TYPES))
+@pytest.mark.parametrize("isa", ISAS)
+def test_a8_batch_matches_numpy_and_single_tokens(qtype: str, isa: str) -> None:
+    # 9 tokens: two 4-token gemm passes and one gemv token; 37 rows: a partial
+    # row tile and an odd row count. Row lengths of SmolLM2 and odd ones.
+    rng = np.random.default_rng(5)
+    t = Q.qx_type(qtype)
+    for n in (160, 576, 1536):
+        rows, nt = 37, 9
+        w = (rng.standard_normal((rows, n)) * 0.05).astype(np.float32)
+        w[2, :128] = 0.0
+        w[4, 33] = -7.0
+        data = N.qx_quantize(qtype, w)
+        deq = Q.dequantize_bytes(data, t, n, rows).astype(np.float64)
+        x = rng.standard_normal((nt, n)).astype(np.float32)
+        x[3, ::7] = 40.0  # saturating int8 activations
+        x[6] = 0.0
+        y = N.matmul(t.type_id, data, n, rows, x, 8, isa)
+        assert y.shape == (nt, rows)
+        for k in range(nt):
+            xq = decode_q8(N.quantize_q8(x[k], isa), n)
+            want = deq @ xq
+            assert (np.abs(y[k] - want) <= 2e-5 * (np.abs(deq) @ np.abs(xq)) + 1e-6).all(), (qtype, isa, n, k)
+            one = N.matmul(t.type_id, data, n, rows, x[k:k + 1], 8, isa)[0]
+            # The runtime's promise: a token's A8 result does not depend on its batch.
+            assert np.array_equal(one, y[k]), (qtype, isa, n, k)
+
+
+def prompt_vs_single(path: Path, ids: list[int], act: int) -> tuple[np.ndarray, np.ndarray]:
+    m = Model(path, threads=2, n_batch=64, act=act)
+    batched = m.eval(ids, logits_from=0)
+    m.reset()
+    single = np.stack([m.eval([i], logits_from=0)[0] for i in ids])
+    assert batched.shape == single.shape == (len(ids), m.n_vocab)
+    return batched, single
+
+
+# 23 prompt tokens: five 4-token gemm passes and three one-token passes per matmul.
+@pytest.mark.parametrize("outtype", ["qx3_u", "qx3_c"])
+def test_batched_prompt_logits_match_token_by_token(outtype: str, tiny_llama_dir: Path, converted) -> None:
+    path = converted(tiny_llama_dir, outtype)
+    assert outtype.upper() in set(Model(path).tensor_types().values())
+    ids = [int(i) for i in np.random.default_rng(3).integers(10, 400, size=23)]
+    # A8 (the QuantX default): stated tolerance 0 -- the runtime computes every
+    # (row, token) with the same operations whatever the batch.
+    batched, single = prompt_vs_single(path, ids, 8)
+    assert np.array_equal(batched, single), float(np.abs(batched - single).max())
+    # A16: batches dequantize each row once and use float dots, so only float
+    # rounding differs: 1e-4 of the largest logit.
+    batched, single = prompt_vs_single(path, ids, 16)
+    assert float(np.abs(batched - single).max()) <= 1e-4 * float(np.abs(single).max())
+    assert (batched.argmax(1) == single.argmax(1)).all()
+
+
+def test_real_smollm2_qx3_u_prompt_matches_token_by_token(smollm2_hf_dir: Path, converted) -> None:
+    # The real row lengths (576, 1536) and vocabulary, all linear weights QX3_U.
+    path = converted(smollm2_hf_dir, "qx3_u")
+    ids = [int(i) for i in np.random.default_rng(4).integers(100, 20000, size=11)]
+    batched, single = prompt_vs_single(path, ids, 8)
+    assert np.array_equal(batched, single), float(np.abs(batched - single).max())
