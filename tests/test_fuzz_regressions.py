@@ -147,6 +147,8 @@ def test_broken_templates_from_the_corpus_raise_quantx_error(path: Path) -> None
     ("{{ messages * 10**9 }}", "repeats a sequence to more than"),
     ("{{ 2 ** 100000 }}", "power larger than"),
     ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", f"rendered prompt exceeds {MAX_PROMPT_CHARS}"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "range\\(\\) for more than 1000000 items"),
     ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe|access to attribute"),
     ("{{ raise_exception('no system message') }}", "no system message"),
     ("{% for m in messages %}", "Unexpected end of template"),

@@ -5,25 +5,42 @@ lstrip_blocks, and raise_exception available to the template.
 The template comes from the model file, so it is untrusted: every failure
 while compiling or rendering it (syntax, a Python error such as 1/0, a
 sandbox violation, recursion) becomes a QuantxError, and repetition (`*`,
-`**`) and the rendered prompt are bounded so a template cannot exhaust memory.
+`**`) and the rendered prompt are bounded so a template cannot exhaust memory;
+range() items are budgeted per rendering so nested loops cannot run for hours.
 """
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, Callable
 
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 # Far above any real prompt; a template producing more is broken or hostile.
 MAX_PROMPT_CHARS = 16 * 1024 * 1024
 # Largest sequence a template may build with `*` and largest exponent of `**`.
 MAX_REPEAT_LEN = 1024 * 1024
 MAX_POWER_BITS = 4096
+# range() items one rendering may ask for, all calls together (nested loops multiply).
+MAX_RANGE_ITEMS = 1_000_000
 
 
 def _raise(message: str) -> None:
     raise TemplateError(message)
+
+
+def _budgeted_range() -> Callable[..., range]:
+    left = MAX_RANGE_ITEMS
+
+    def bounded(*args: int) -> range:
+        nonlocal left
+        r = safe_range(*args)
+        left -= len(r)
+        if left < 0:
+            raise TemplateError(f"template asks range() for more than {MAX_RANGE_ITEMS} items in total")
+        return r
+
+    return bounded
 
 
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
@@ -47,6 +64,7 @@ def apply_chat_template(template: str, messages: list[dict[str, Any]], bos_token
 
     env = _BoundedSandbox(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = _raise
+    env.globals["range"] = _budgeted_range()
     parts: list[str] = []
     size = 0
     try:
