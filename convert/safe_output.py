@@ -6,6 +6,7 @@ temp files whose writer no longer exists (killed with SIGKILL, power loss).
 """
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -86,8 +87,10 @@ def publish(tmp: Path, target: Path, force: bool) -> None:
 
 @contextmanager
 def signals_raise() -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into ConvertInterrupted while converting so `finally` blocks run.
-    Only the main thread can own signal handlers; elsewhere this is a no-op."""
+    """Turn SIGINT/SIGTERM into ConvertInterrupted while converting so `finally` blocks run,
+    and ignore SIGXFSZ so that a file size limit (ulimit -f) fails the write with EFBIG
+    instead of killing the process. Only the main thread can own signal handlers;
+    elsewhere this is a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -96,6 +99,7 @@ def signals_raise() -> Iterator[None]:
         raise ConvertInterrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         yield
     finally:
@@ -103,12 +107,28 @@ def signals_raise() -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _write_failure(target: Path, e: OSError) -> ConvertError:
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+           errno.EFBIG: "the file size limit was reached"}.get(e.errno or 0)
+    if why:
+        detail = f"{why} ({e.strerror})"
+    elif e.errno is None and "written" in str(e):
+        # numpy's tofile reports a short write, what a full disk or size limit causes, without an errno.
+        detail = f"short write ({e}): the disk is full or a file size limit was reached"
+    else:
+        detail = str(e)
+    return ConvertError(f"could not write {target}: {detail}; no output was written")
+
+
 @contextmanager
 def temp_output(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside `target`; it is removed unless the caller published it."""
+    """Yield a temp path beside `target`; it is removed unless the caller published it.
+    An OSError while writing (disk full, file size limit) becomes a ConvertError."""
     tmp = temp_path_for(target)
     try:
         yield tmp
+    except OSError as e:
+        raise _write_failure(target, e) from None
     finally:
         try:
             tmp.unlink()

@@ -90,7 +90,11 @@ void bind_model(py::module_& m) {
         .def(
             "detokenize",
             [](PyModel& s, const std::vector<int32_t>& ids, bool render_special) {
-                std::string out = s.m->tokenizer().decode(ids, render_special);
+                std::string out;
+                {
+                    py::gil_scoped_release nogil;
+                    out = s.m->tokenizer().decode(ids, render_special);
+                }
                 return py::bytes(out);
             },
             py::arg("ids"), py::arg("render_special") = false)

@@ -83,4 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    sys.exit(main())
+    status = main()
+    # Once the work is done, Ctrl-C simply ends the process: a KeyboardInterrupt
+    # raised during interpreter shutdown would print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sys.exit(status)
