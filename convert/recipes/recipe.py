@@ -33,6 +33,7 @@ from .sensitivity import fisher_damage, output_fisher
 
 THREE_BIT = ("QX3_U", "QX3_T")
 UPGRADES = ("QX4_U", "QX4_T", Q8_0)
+CHEAP_UPGRADES = ("QX4_T", Q8_0)
 # A codebook candidate is not eligible when the weights its levels miss hold this many times
 # the uniform grid's share of the weighted energy (and more than OUTLIER_FLOOR of it).
 OUTLIER_RATIO = 1.5
@@ -59,10 +60,12 @@ class Recipe:
     sensitivity_len: int = 256
 
     def all_formats(self) -> tuple[str, ...]:
-        """The 3-bit formats, plus 4-bit and Q8_0 when the budget is above 3-bit sizes."""
-        if self.bpw is not None and self.bpw > 3.3:
-            return self.formats + UPGRADES
-        return self.formats
+        """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
+        Q8_0 always (even the 3.15 default leaves room for a few small weights), QX4_U too when
+        the budget is well above 3 bits."""
+        if self.bpw is None:
+            return self.formats
+        return self.formats + (UPGRADES if self.bpw > 3.3 else CHEAP_UPGRADES)
 
 
 RECIPES: dict[str, Recipe] = {
