@@ -231,8 +231,7 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
             cset = encode_candidates(copy.deepcopy(base), cal, next(iter(recipes.values())), formats=tuple(formats))
             enc_seconds = time.perf_counter() - t
         enc_rss = rss.peak / 2**20
-    n_params = sum(p.numel() for p in base.parameters()) - (base.lm_head.weight.numel()
-                                                            if base.config.tie_word_embeddings else 0)
+    n_params = sum(p.numel() for p in base.parameters())  # a tied embedding/head is one parameter, counted once
     results = []
     for m in methods:
         path = out_dir / f"{m.spec}.gguf"
