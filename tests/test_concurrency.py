@@ -112,17 +112,19 @@ def test_compute_releases_the_gil(smollm2_q41: Path) -> None:
     m = quantx.Model(smollm2_q41, threads=1, n_ctx=512)
     ids = m.tokenize("The history of the city begins " * 40)[:96]
     sampler = _native.Sampler(temperature=0.0)
-    text = "The history of the city begins. " * 200000
-    many = ids * 30000
+    # Each call gets inputs k times larger until it lasts long enough to measure (fast machines).
     calls = {
-        "eval": lambda: (m.reset(), m.eval(ids)),
-        "eval_and_sample": lambda: (m.reset(), m._m.eval_and_sample(ids, sampler, list(ids))),
-        "tokenize": lambda: m.tokenize(text),
-        "detokenize": lambda: m.detokenize(many),
+        "eval": lambda k: (m.reset(), m.eval((ids * k)[:96 * k])),
+        "eval_and_sample": lambda k: (m.reset(), m._m.eval_and_sample((ids * k)[:96 * k], sampler, list(ids))),
+        "tokenize": lambda k: m.tokenize("The history of the city begins. " * (200000 * k)),
+        "detokenize": lambda k: m.detokenize(ids * (30000 * k)),
     }
     for name, call in calls.items():
-        secs, stall = _largest_stall_during(call)
-        assert secs >= 0.15, f"{name} took only {secs:.3f} s; too short to tell"
+        for k in (1, 2, 4):
+            secs, stall = _largest_stall_during(lambda: call(k))
+            if secs >= 0.15:
+                break
+        assert secs >= 0.15, f"{name} took only {secs:.3f} s even with {k}x the input; too short to tell"
         assert stall < 0.5 * secs, f"{name}: another thread was stalled {stall:.3f} s of {secs:.3f} s"
     # The method tells the two apart: a builtin running in C holds the GIL throughout.
     secs, stall = _largest_stall_during(lambda: sum(range(20_000_000)))
