@@ -95,13 +95,24 @@ def signals_raise() -> Iterator[None]:
         yield
         return
 
+    received: list[int] = []
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         raise ConvertInterrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     old[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         yield
+    except ConvertInterrupted:
+        raise
+    except Exception as e:
+        # A signal that lands inside library code (numpy's array discovery, torch's loaders)
+        # may come out re-wrapped as that library's own error; the cause is still the signal.
+        if received:
+            raise ConvertInterrupted(received[0]) from e
+        raise
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -106,3 +106,32 @@ print(json.dumps({{"base_kb": base, "peak_kb": peak, "in": rep.input_bytes, "out
     print(f"\npeak RSS {m['peak_kb'] / 1024:.0f} MiB (imports {m['base_kb'] / 1024:.0f} MiB, conversion +"
           f"{growth / 2**20:.0f} MiB); checkpoint {m['in'] / 2**20:.0f} MiB, output {m['out'] / 2**20:.0f} MiB")
     assert growth < 0.5 * m["in"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_rewrapped_by_a_library_is_still_an_interrupt(sig: int) -> None:
+    """numpy turns an exception raised inside its array discovery into its own ValueError
+    ("could not determine the shape of object type ..."); a signal landing there must still
+    come out as ConvertInterrupted, not as a conversion error."""
+    import os
+    from quantx.convert import ConvertInterrupted
+    from quantx.convert.safe_output import signals_raise
+
+    before = signal.getsignal(sig)
+    with pytest.raises(ConvertInterrupted) as info:
+        with signals_raise():
+            try:
+                os.kill(os.getpid(), sig)
+                time.sleep(1)  # the handler runs here
+            except ConvertInterrupted as e:
+                raise ValueError("could not determine the shape of object type 'UntypedStorage'") from e
+    assert info.value.signum == sig
+    assert signal.getsignal(sig) is before
+
+
+def test_errors_without_a_signal_pass_through() -> None:
+    from quantx.convert.safe_output import signals_raise
+
+    with pytest.raises(ValueError, match="bad shape"):
+        with signals_raise():
+            raise ValueError("bad shape")
