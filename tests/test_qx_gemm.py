@@ -13,13 +13,7 @@ from quantx import _native as N
 from quantx.convert import qxformats as Q
 from quantx.model import Model
 
-ISAS = [i for i in N.isa_names() if N.isa_supported(i)]
-
-
-def decode_q8(raw: bytes, n: int) -> np.ndarray:
-    """BlockQ8 bytes -> the float activations they represent (d * qs)."""
-    blk = np.frombuffer(raw, dtype=np.dtype([("d", "<f4"), ("sum", "<i2", 2), ("qs", "i1", 32)]))
-    return (blk["d"][:, None].astype(np.float64) * blk["qs"].astype(np.float64)).reshape(-1)[:n]
+from qx_helpers import ISAS, assert_a8_row, quantized_case
 
 
 @pytest.mark.parametrize("qtype", list(Q.QX_TYPES))
@@ -31,20 +25,14 @@ def test_a8_batch_matches_numpy_and_single_tokens(qtype: str, isa: str) -> None:
     t = Q.qx_type(qtype)
     for n in (160, 576, 1536):
         rows, nt = 37, 9
-        w = (rng.standard_normal((rows, n)) * 0.05).astype(np.float32)
-        w[2, :128] = 0.0
-        w[4, 33] = -7.0
-        data = N.qx_quantize(qtype, w)
-        deq = Q.dequantize_bytes(data, t, n, rows).astype(np.float64)
+        data, deq = quantized_case(qtype, n, rows, rng, zero_row=2, outlier=(4, 33, -7.0))
         x = rng.standard_normal((nt, n)).astype(np.float32)
         x[3, ::7] = 40.0  # saturating int8 activations
         x[6] = 0.0
         y = N.matmul(t.type_id, data, n, rows, x, 8, isa)
         assert y.shape == (nt, rows)
         for k in range(nt):
-            xq = decode_q8(N.quantize_q8(x[k], isa), n)
-            want = deq @ xq
-            assert (np.abs(y[k] - want) <= 2e-5 * (np.abs(deq) @ np.abs(xq)) + 1e-6).all(), (qtype, isa, n, k)
+            assert_a8_row(y[k], deq, x[k], isa, (qtype, isa, n, k))
             one = N.matmul(t.type_id, data, n, rows, x[k:k + 1], 8, isa)[0]
             # The runtime's promise: a token's A8 result does not depend on its batch.
             assert np.array_equal(one, y[k]), (qtype, isa, n, k)
