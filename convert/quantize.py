@@ -67,7 +67,11 @@ def _check_finite(model) -> None:
             raise ConvertError(f"tensor {name} has {bad} NaN/Inf value(s) (pass --allow-nonfinite to convert anyway)")
 
 
-def build_calibration(model, tokenizer, opts: CalibrationOptions):
+GENERATING = "calibration: generating text with the model (tokens)"
+
+
+def build_calibration(model, tokenizer, opts: CalibrationOptions,
+                      progress: Callable[[str, int, int], None] | None = None):
     from .recipes.calibration import calibration_from_model, calibration_from_text
 
     if opts.text is not None:
@@ -78,7 +82,8 @@ def build_calibration(model, tokenizer, opts: CalibrationOptions):
             return calibration_from_text(tokenizer, path, opts.samples, opts.seq_len, opts.seed)
         except (UnicodeDecodeError, ValueError) as e:
             raise ConvertError(f"calibration file {path}: {e}") from None
-    return calibration_from_model(model, opts.samples, opts.seq_len, opts.seed)
+    report = (lambda done, total: progress(GENERATING, done, total)) if progress else None
+    return calibration_from_model(model, opts.samples, opts.seq_len, opts.seed, progress=report)
 
 
 def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], recipe: Recipe,
@@ -100,13 +105,13 @@ def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], r
     if not allow_nonfinite:
         _check_finite(model)
     cal_opts = calibration or CalibrationOptions()
-    if progress:
-        progress("calibration: " + (Path(cal_opts.text).name if cal_opts.text else "generating text with the model"), 0, 1)
+    if progress and cal_opts.text:
+        progress("calibration: " + Path(cal_opts.text).name, 0, 1)
     tc = time.monotonic()
-    calib = build_calibration(model, tokenizer, cal_opts)
+    calib = build_calibration(model, tokenizer, cal_opts, progress)
     cal_seconds = time.monotonic() - tc
-    if progress:
-        progress("calibration: " + (Path(cal_opts.text).name if cal_opts.text else "generating text with the model"), 1, 1)
+    if progress and cal_opts.text:
+        progress("calibration: " + Path(cal_opts.text).name, 1, 1)
     result = quantize_model(model, calib, recipe, progress)
     if plot_dir is not None:
         from .recipes.plot import plot_layers

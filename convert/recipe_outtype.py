@@ -68,4 +68,4 @@ class RecipeOuttype:
         rows, _ = c.file_rows()
         if spec.permute_heads:  # rows are self-contained: permuting packed rows permutes the weight's rows
             rows = permute_qk(rows, spec.permute_heads)
-        return np.ascontiguousarray(rows).view(np.int8 if c.qx is not None else np.uint8)
+        return np.ascontiguousarray(rows).view(np.uint8 if c.fmt == Q8_0 else np.int8)

@@ -67,6 +67,25 @@ def test_candidates_are_exactly_the_file_format(fmt: str, cols: int) -> None:
             assert cb.shape == (qxf.compute_type(fmt).table_size,)
 
 
+@pytest.mark.parametrize("fmt", FORMATS + ["Q8_0"])
+def test_spilled_candidate_reads_back_identically(fmt: str, tmp_path: Path) -> None:
+    """A candidate moved to disk gives back the same file rows, codebook, values and levels."""
+    from quantx.convert.recipes.candidates import encode_candidate
+
+    w = _weights(24, 576, 5)
+    x = _activations(256, 576, 6)
+    h = x.T @ x / x.shape[0]
+    mem = encode_candidate(w, h, fmt, use_gptq=True, damp=0.01)
+    disk = copy.deepcopy(mem)
+    disk.spill(tmp_path / "c.npy")
+    assert disk.qx is None and disk.q8 is None and (tmp_path / "c.npy").exists()
+    (rows_m, cb_m), (rows_d, cb_d) = mem.file_rows(), disk.file_rows()
+    np.testing.assert_array_equal(rows_m, rows_d)
+    assert (cb_m is None) == (cb_d is None) and (cb_m is None or np.array_equal(cb_m, cb_d))
+    assert torch.equal(mem.dequantize(), disk.dequantize())
+    assert torch.equal(mem.group_levels(), disk.group_levels())
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_rtn_with_searched_scales_equals_reference_rounding(fmt: str) -> None:
     """Given the searched scales (and fitted codebook), the codes are the format's own RTN."""

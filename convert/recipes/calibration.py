@@ -13,12 +13,13 @@ float, and the paper applies quantization after the search).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 # Linear layers of a llama/qwen2 decoder layer, keyed by the one that owns the captured input;
 # the others read the same tensor.
@@ -69,11 +70,14 @@ def calibration_from_text(tokenizer, path: str | Path, n_samples: int = 128, seq
 
 @torch.no_grad()
 def calibration_from_model(model, n_samples: int = 32, seq_len: int = 512, seed: int = 0,
-                           greedy_prefix: int = 3, batch_size: int = 8) -> CalibrationSet:
+                           greedy_prefix: int = 3, batch_size: int = 32,
+                           progress: Callable[[int, int], None] | None = None) -> CalibrationSet:
     """Data-free calibration: text the model writes itself (LLM-QAT).
 
     Each sample starts from a uniformly random vocabulary token, continues greedily for a
     few tokens (so the start is plausible), then samples from the model's distribution.
+    Generation is step by step, so batches are wide: on 2 CPU cores 32 sequences per step
+    make ~195 tokens/s for SmolLM2-135M, 8 make ~87. progress(tokens_done, tokens_total).
     """
     gen = torch.Generator().manual_seed(seed)
     vocab = model.config.vocab_size
@@ -86,11 +90,26 @@ def calibration_from_model(model, n_samples: int = 32, seq_len: int = 512, seed:
                              max_new_tokens=greedy_prefix, min_new_tokens=greedy_prefix, pad_token_id=0)
         ids = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=0, top_p=1.0,
                              max_new_tokens=seq_len - ids.shape[1], min_new_tokens=seq_len - ids.shape[1],
-                             pad_token_id=0)
+                             pad_token_id=0, stopping_criteria=_report_steps(progress, b, n, seq_len, n_samples))
         out.append(ids[:, :seq_len])
     samples = torch.cat(out)
     digest = hashlib.sha256(samples.numpy().tobytes()).hexdigest()
     return CalibrationSet(input_ids=samples, source="self-generated", sha256=digest, seed=seed)
+
+
+def _report_steps(progress: Callable[[int, int], None] | None, done_samples: int, batch: int, seq_len: int,
+                  n_samples: int) -> StoppingCriteriaList | None:
+    """A stopping criterion that never stops: generate() calls it once per step, which makes it
+    the hook for a per-token progress bar."""
+    if progress is None:
+        return None
+
+    class Report(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+            progress(done_samples * seq_len + batch * input_ids.shape[1], n_samples * seq_len)
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+    return StoppingCriteriaList([Report()])
 
 
 @dataclass

@@ -18,6 +18,7 @@ fitted codebook, or plain searched round-to-nearest), and every candidate is sco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gguf
 import numpy as np
@@ -36,36 +37,65 @@ Q8_0 = "Q8_0"
 class Candidate:
     fmt: str                          # a QuantX file type (QX3_U, QX3_T, QX3_C, QX4_*) or "Q8_0"
     bits: float                       # the tensor's size in this format, every byte counted
-    qx: QxQuant | None = None         # QuantX formats
-    q8: np.ndarray | None = None      # Q8_0 blocks (gguf-py's byte layout)
+    qx: QxQuant | None = None         # QuantX formats, while in memory
+    q8: np.ndarray | None = None      # Q8_0 blocks (gguf-py's byte layout), while in memory
     shape: tuple[int, int] = (0, 0)
     criteria: dict[str, float] = field(default_factory=dict)
     row_error: torch.Tensor | None = None  # (D H D^T)_rr per output row, for the Fisher-weighted damage
+    spilled: Path | None = None       # where the payload went (its packed bytes) once spilled
+
+    def spill(self, path: Path) -> None:
+        """Move the payload to disk as its packed bytes. A model's candidates in every format
+        outweigh the model itself, and all are needed only until the choice; after it, only the
+        chosen ones are read back, one tensor at a time, as the file is written."""
+        data = self.qx.packed() if self.qx is not None else np.asarray(self.q8, dtype=np.uint8)
+        np.save(path, data, allow_pickle=False)
+        self.spilled, self.qx, self.q8 = path, None, None
+
+    def _payload(self) -> tuple[QxQuant | None, np.ndarray | None]:
+        if self.spilled is None:
+            return self.qx, self.q8
+        data = np.load(self.spilled, allow_pickle=False)
+        if self.fmt == Q8_0:
+            return None, data
+        t = qxf.compute_type(self.fmt)
+        q = qxf.unpack(data, t, self.shape[1], self.shape[0])
+        return QxQuant(t.name, torch.from_numpy(q.codes), torch.from_numpy(q.scales.astype(np.float32)),
+                       torch.from_numpy(q.tables.astype(np.float32))), None
+
+    def quantx(self) -> QxQuant | None:
+        """The codes, scales and tables (None for Q8_0), from memory or read back from disk."""
+        return self._payload()[0]
 
     def dequantize(self) -> torch.Tensor:
-        if self.qx is not None:
-            return self.qx.dequantize()
-        assert self.q8 is not None
-        return torch.from_numpy(gguf.quants.dequantize(self.q8, gguf.GGMLQuantizationType.Q8_0).copy())
+        qx, q8 = self._payload()
+        if qx is not None:
+            return qx.dequantize()
+        assert q8 is not None
+        return torch.from_numpy(gguf.quants.dequantize(q8, gguf.GGMLQuantizationType.Q8_0).copy())
 
     def file_rows(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(stored rows uint8 [rows, bytes], the tensor codebook or None) as written to the file."""
-        if self.qx is None:
+        if self.spilled is not None:
+            packed = np.load(self.spilled, allow_pickle=False)
+        elif self.qx is None:
             assert self.q8 is not None
-            return np.asarray(self.q8, dtype=np.uint8), None
-        packed = self.qx.packed()
+            packed = np.asarray(self.q8, dtype=np.uint8)
+        else:
+            packed = self.qx.packed()
         if self.fmt in qxf.TENSOR_CODEBOOK_TYPES:
             return qxf.split_tensor_codebook(packed, self.fmt)
         return packed, None
 
     def group_levels(self) -> torch.Tensor:
         """|level spacing| per (row, group): the scale times the table's mean spacing."""
-        if self.qx is None:
+        qx = self.quantx()
+        if qx is None:
             rows, n = self.shape
             return torch.zeros(rows, -(-n // GROUP))
-        t = self.qx.tables
+        t = qx.tables
         spacing = (t.max(1).values - t.min(1).values) / (t.shape[1] - 1)
-        return self.qx.scales.abs() * spacing.unsqueeze(1)
+        return qx.scales.abs() * spacing.unsqueeze(1)
 
 
 def format_bits(fmt: str, rows: int, n: int) -> float:

@@ -47,8 +47,9 @@ def plot_layers(model, result: RecipeResult, out_dir: Path) -> list[Path]:
                 ax.axvline(lv, color="tab:blue", lw=0.8, alpha=0.8)
             cb = result.chosen[t.hf_name]
             c3 = t.candidates.get("QX3_T") or t.candidates.get("QX3_C")
-            if cb.qx is not None and cb.fmt.endswith(("_C", "_T")):
-                levels = -cb.qx.tables.flatten().numpy() / 127.0  # -127 is each group's extreme
+            qx = cb.quantx() if cb.fmt.endswith(("_C", "_T")) else None
+            if qx is not None:
+                levels = -qx.tables.flatten().numpy() / 127.0  # -127 is each group's extreme
                 ax.hist(levels, bins=161, range=(-1, 1), color="tab:orange", alpha=0.7, log=True)
             crit = t.candidates[t.chosen]
             extra = f"\nU {t.candidates['QX3_U']['out_err']:.2e} C {c3['out_err']:.2e}" if c3 and "QX3_U" in t.candidates else ""

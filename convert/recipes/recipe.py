@@ -16,10 +16,12 @@ total estimated damage within the bit budget (allocate.py).
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -107,6 +109,7 @@ class RecipeResult:
     calibration: dict[str, str | int]
     awq_alphas: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    store: tempfile.TemporaryDirectory | None = None  # holds the spilled candidates; removed with the result
 
     @property
     def bpw_linear(self) -> float:
@@ -165,6 +168,7 @@ class CandidateSet:
     calibration: dict[str, str | int]
     awq_alphas: list[dict[str, float]]
     seconds: float
+    store: tempfile.TemporaryDirectory | None = None  # the candidates' payloads on disk
 
 
 @torch.no_grad()
@@ -180,8 +184,11 @@ def quantize_model(model, calib: CalibrationSet, recipe: Recipe,
 def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
                       progress: Callable[[str, int, int], None] | None = None,
                       formats: tuple[str, ...] | None = None) -> CandidateSet:
-    """Steps 1-2 of the recipe and the sensitivity pass, for `formats` (default: the recipe's)."""
+    """Steps 1-2 of the recipe and the sensitivity pass, for `formats` (default: the recipe's).
+    Each layer's candidates go to a temporary directory once scored, so memory holds one
+    layer's candidates, not the model's."""
     t0 = time.perf_counter()
+    store = tempfile.TemporaryDirectory(prefix="quantx-candidates-")
     shape = AttentionShape.of(model.config)
     formats = formats or recipe.all_formats()
     _check_budget_reachable(model, recipe)
@@ -214,6 +221,9 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
         score_attention(samples, attn.q_proj.weight.data.float(), attn.k_proj.weight.data.float(),
                         cands[(lc.index, "self_attn.q_proj")], cands[(lc.index, "self_attn.k_proj")], shape, rope,
                         attn.q_proj.bias, attn.k_proj.bias)
+        for name in LINEAR_NAMES:
+            for c in cands[(lc.index, name)]:
+                c.spill(Path(store.name) / f"{lc.index}.{name}.{c.fmt}.npy")
         if progress:
             progress("quantizing layers", lc.index + 1, n_layers)
 
@@ -228,7 +238,7 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     for i, layer in enumerate(decoder_layers(model)):
         for norm in ("input_layernorm", "post_attention_layernorm"):
             overrides[f"model.layers.{i}.{norm}.weight"] = layer.get_submodule(norm).weight.data.float().numpy().copy()
-    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0)
+    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store)
 
 
 def _encode_parallel(jobs: list[tuple[str, torch.Tensor, torch.Tensor, str]], recipe: Recipe) -> dict[tuple[str, str], Candidate]:
@@ -285,7 +295,8 @@ def choose(cset: CandidateSet, recipe: Recipe) -> RecipeResult:
             crit[c.fmt] = d
         tensors.append(TensorChoice(hf, layer, name, pick.shape, pick.fmt, pick.bits / (pick.shape[0] * pick.shape[1]),
                                     cset.damage[(layer, name)][cs[0].fmt], crit))
-    return RecipeResult(recipe, chosen, tensors, cset.float_overrides, cset.calibration, cset.awq_alphas, cset.seconds)
+    return RecipeResult(recipe, chosen, tensors, cset.float_overrides, cset.calibration, cset.awq_alphas, cset.seconds,
+                        cset.store)
 
 
 def _choose(cands: dict[tuple[int, str], list[Candidate]], damage: dict[tuple[int, str], dict[str, float]],
