@@ -3,6 +3,7 @@ and the converter's recipe path end to end (file == fake-quantized model, report
 from __future__ import annotations
 
 import copy
+import gc
 import itertools
 import json
 import subprocess
@@ -186,6 +187,7 @@ def _calib(n: int, seq: int, vocab: int, seed: int) -> CalibrationSet:
 
 
 def test_output_fisher_equals_autograd_output_gradients() -> None:
+    """output_fisher runs one sequence per backward pass; the sum equals one pass over the batch."""
     model = _tiny()
     ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(1))
     fisher = output_fisher(model, ids)
@@ -212,6 +214,9 @@ def test_recipe_budget_choices_and_no_budget_recipes() -> None:
     cset = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", bpw=4.3),
                              formats=("QX3_U", "QX3_T", "QX3_C", "QX4_U", "QX4_T", "Q8_0"))
     assert len(cset.candidates) == 14
+    # Once scored, every candidate's payload waits on disk, not in memory.
+    assert all(c.qx is None and c.q8 is None and c.spilled is not None and c.spilled.is_file()
+               for cs in cset.candidates.values() for c in cs)
     weights = sum(cs[0].shape[0] * cs[0].shape[1] for cs in cset.candidates.values())
     for bpw in (3.25, 3.6, 4.3):
         res = choose(cset, recipe_by_name("default", bpw=bpw))
@@ -226,6 +231,10 @@ def test_recipe_budget_choices_and_no_budget_recipes() -> None:
     with pytest.raises(ValueError, match="not encoded"):
         choose(encode_candidates(copy.deepcopy(model), calib, Recipe("u", formats=("QX3_U",), bpw=None)),
                recipe_by_name("codebook"))
+    store = Path(cset.store.name)
+    del cset, res, low, high
+    gc.collect()
+    assert not store.exists()  # the spilled candidates go with the last result that needs them
 
 
 @pytest.mark.parametrize("kind", ["llama", "qwen2"])
