@@ -349,3 +349,30 @@ def test_cli_data_free_calibration_records_provenance(tmp_path: Path, tiny_llama
     assert meta["quantx.calibration.source"] == "self-generated"
     assert meta["quantx.calibration.tokens"] == 96 and len(meta["quantx.calibration.sha256"]) == 64
     assert meta["quantx.recipe.name"] == "default" and meta["quantx.activation"] == 8
+
+
+def test_choice_per_layer_by_all_criteria() -> None:
+    """The codebook wins on damage everywhere below, but per layer the other criteria can give
+    the weight to the uniform grid: a Q/K codebook that bends the attention maps more than the
+    grid, or one whose levels miss heavy outliers, is not eligible."""
+    from quantx.convert.recipes.candidates import Candidate
+    from quantx.convert.recipes.recipe import _choose
+
+    def cands(attn_u: float, attn_t: float, out_u: float, out_t: float) -> list[Candidate]:
+        u = Candidate("QX3_U", 3.0 * 64 * 64, shape=(64, 64), criteria={"out_err": 0.02, "attn_kl": attn_u, "outliers": out_u})
+        t = Candidate("QX3_T", 3.0 * 64 * 64, shape=(64, 64), criteria={"out_err": 0.01, "attn_kl": attn_t, "outliers": out_t})
+        return [u, t]
+
+    cases = {
+        (0, "self_attn.q_proj"): (cands(0.010, 0.020, 0.01, 0.01), "QX3_U"),   # attention maps bent more
+        (0, "self_attn.k_proj"): (cands(0.020, 0.010, 0.01, 0.01), "QX3_T"),   # bent less
+        (0, "mlp.down_proj"): (cands(0.0, 0.0, 0.010, 0.030), "QX3_U"),        # outliers missed: 3x the grid's
+        (0, "mlp.up_proj"): (cands(0.0, 0.0, 0.010, 0.012), "QX3_T"),          # within 1.5x
+        (1, "mlp.up_proj"): (cands(0.0, 0.0, 1e-4, 5e-4), "QX3_T"),            # below the floor: noise
+        (1, "self_attn.v_proj"): (cands(0.010, 0.020, 0.01, 0.01), "QX3_T"),   # no attention criterion for V
+    }
+    candidates = {k: v[0] for k, v in cases.items()}
+    damage = {k: {"QX3_U": 2.0, "QX3_T": 1.0} for k in cases}
+    for recipe in (Recipe("no budget", bpw=None), recipe_by_name("default", bpw=3.0)):
+        choice = _choose(candidates, damage, recipe)
+        assert choice == {k: v[1] for k, v in cases.items()}, recipe.bpw
