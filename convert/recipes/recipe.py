@@ -58,8 +58,11 @@ class Recipe:
     act: int = 8                          # the file's activation path: 8 (W3A8) or 16 (W3A16)
     awq_grid: int = 20
     attn_samples: int = 2                 # calibration sequences for the attention-map criterion
-    sensitivity_seqs: int = 8             # calibration sequences for the Fisher pass
-    sensitivity_len: int = 256
+    # Calibration sequences (None: all) and tokens per sequence for the Fisher pass. On SmolLM2,
+    # 32 x 512 tokens instead of 8 x 256 took the --bpw 4.23 KLD from 0.149 to 0.140 (a better
+    # allocation; one backward pass per sequence keeps the memory flat).
+    sensitivity_seqs: int | None = None
+    sensitivity_len: int = 512
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
