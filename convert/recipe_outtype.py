@@ -49,7 +49,7 @@ class RecipeOuttype:
             writer.add_array(qxf.tensor_key(spec.gguf_name, "shape"), [int(s) for s in reversed(spec.shape)])
             writer.add_uint32(qxf.tensor_key(spec.gguf_name, "group_size"), qxf.GROUP_SIZE)
             if st.qx_name in qxf.TENSOR_CODEBOOK_TYPES:
-                _, cb = self.result.chosen[spec.hf_name].file_rows()
+                cb = self.result.chosen[spec.hf_name].tensor_codebook()
                 writer.add_array(qxf.tensor_key(spec.gguf_name, "codebook"), [int(v) for v in cb])
         r = self.result
         writer.add_string("quantx.recipe.name", r.recipe.name)

@@ -83,8 +83,30 @@ def test_spilled_candidate_reads_back_identically(fmt: str, tmp_path: Path) -> N
     (rows_m, cb_m), (rows_d, cb_d) = mem.file_rows(), disk.file_rows()
     np.testing.assert_array_equal(rows_m, rows_d)
     assert (cb_m is None) == (cb_d is None) and (cb_m is None or np.array_equal(cb_m, cb_d))
+    for c in (mem, disk):  # the codebook the metadata gets, without reading the rows again
+        t = c.tensor_codebook()
+        assert (t is None) == (cb_m is None) and (t is None or np.array_equal(t, cb_m))
     assert torch.equal(mem.dequantize(), disk.dequantize())
     assert torch.equal(mem.group_levels(), disk.group_levels())
+
+
+def test_scored_output_error_is_the_hessian_form_and_the_rows_sum_to_it() -> None:
+    """out_err (taken from the per-row errors) equals tr(D H D^T) / tr(W H W^T) computed directly,
+    and both equal the error of the outputs on the activations themselves."""
+    from quantx.convert.recipes.candidates import encode_candidate, score_candidates
+    from quantx.convert.recipes.criteria import output_error_from_hessian
+
+    w = _weights(24, 576, 8)
+    x = _activations(512, 576, 9).double()
+    h = (x.T @ x / x.shape[0]).float()
+    cands = [encode_candidate(w, h, f, use_gptq=True, damp=0.01) for f in ("QX3_U", "QX3_T", "Q8_0")]
+    score_candidates("mlp.down_proj", w, h, cands)
+    for c in cands:
+        deq = c.dequantize()
+        assert c.criteria["out_err"] == pytest.approx(output_error_from_hessian(h, w, deq), rel=1e-5)
+        y, yq = x @ w.double().T, x @ deq.double().T
+        assert c.criteria["out_err"] == pytest.approx(float(((y - yq) ** 2).sum() / (y ** 2).sum()), rel=1e-4)
+    assert cands[2].criteria["out_err"] < cands[0].criteria["out_err"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -26,7 +26,7 @@ import torch
 
 from .. import qxformats as qxf
 from .awq import AttentionShape
-from .criteria import attention_map_distortion, output_error_from_hessian
+from .criteria import attention_map_distortion
 from .qx_quant import GROUP, QxQuant, gptq_qx, rtn_qx
 from .sensitivity import row_output_error
 
@@ -43,14 +43,26 @@ class Candidate:
     criteria: dict[str, float] = field(default_factory=dict)
     row_error: torch.Tensor | None = None  # (D H D^T)_rr per output row, for the Fisher-weighted damage
     spilled: Path | None = None       # where the payload went (its packed bytes) once spilled
+    codebook: np.ndarray | None = None  # tensor-codebook formats: the shared table, once known
 
     def spill(self, path: Path) -> None:
         """Move the payload to disk as its packed bytes. A model's candidates in every format
         outweigh the model itself, and all are needed only until the choice; after it, only the
-        chosen ones are read back, one tensor at a time, as the file is written."""
+        chosen ones are read back, one tensor at a time, as the file is written. A tensor
+        codebook stays in memory: the file's metadata needs it before the tensor data."""
         data = self.qx.packed() if self.qx is not None else np.asarray(self.q8, dtype=np.uint8)
+        if self.fmt in qxf.TENSOR_CODEBOOK_TYPES:
+            self.codebook = qxf.split_tensor_codebook(data, self.fmt)[1]
         np.save(path, data, allow_pickle=False)
         self.spilled, self.qx, self.q8 = path, None, None
+
+    def tensor_codebook(self) -> np.ndarray | None:
+        """The codebook shared by all rows (tensor-codebook formats), else None."""
+        if self.fmt not in qxf.TENSOR_CODEBOOK_TYPES:
+            return None
+        if self.codebook is None:
+            self.codebook = self.file_rows()[1]
+        return self.codebook
 
     def _payload(self) -> tuple[QxQuant | None, np.ndarray | None]:
         if self.spilled is None:
@@ -130,10 +142,11 @@ def critical_outlier_share(w: torch.Tensor, cand: Candidate, importance: torch.T
 @torch.no_grad()
 def score_candidates(name: str, w: torch.Tensor, hessian: torch.Tensor, cands: list[Candidate]) -> None:
     imp = torch.diag(hessian)
+    energy = float(((w @ hessian) * w).sum().clamp_min(1e-30))  # tr(W H W^T), shared by every candidate
     for c in cands:
         deq = c.dequantize()
-        c.criteria["out_err"] = output_error_from_hessian(hessian, w, deq)
         c.row_error = row_output_error(w, deq, hessian)
+        c.criteria["out_err"] = float(c.row_error.sum()) / energy  # tr(D H D^T) / tr(W H W^T)
         c.criteria["outliers"] = critical_outlier_share(w, c, imp)
 
 

@@ -23,11 +23,11 @@ def output_fisher(model, ids: torch.Tensor) -> dict[tuple[int, str], torch.Tenso
     gradients simply add up over passes."""
     sums: dict[tuple[int, str], torch.Tensor] = {}
     hooks = []
-    scale = [0]  # tokens of the current pass: the loss is their mean, so this undoes the 1/n
+    tokens = 0  # of the current pass: the loss is their mean, so scaling by it undoes the 1/n
 
     def hook(key):
         def fn(_module, _grad_in, grad_out):
-            g = grad_out[0].detach().float().reshape(-1, grad_out[0].shape[-1]) * scale[0]  # per-token gradients
+            g = grad_out[0].detach().float().reshape(-1, grad_out[0].shape[-1]) * tokens  # per-token gradients
             acc = (g * g).sum(0)
             sums[key] = acc if key not in sums else sums[key] + acc
         return fn
@@ -41,7 +41,7 @@ def output_fisher(model, ids: torch.Tensor) -> dict[tuple[int, str], torch.Tenso
             p.requires_grad_(False)
         with torch.enable_grad():
             for seq in ids.split(1):
-                scale[0] = seq.numel()
+                tokens = seq.numel()
                 emb = model.model.embed_tokens(seq).detach().float().requires_grad_(True)
                 out = model(inputs_embeds=emb, labels=seq)
                 out.loss.backward()
