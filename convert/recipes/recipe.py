@@ -30,6 +30,7 @@ from .allocate import Option, allocate
 from .awq import AttentionShape, awq_scale_layer
 from .calibration import LINEAR_NAMES, CalibrationSet, decoder_layers, stream_layers
 from .candidates import Q8_0, Candidate, encode_candidate, format_bits, score_attention, score_candidates
+from .memory import release_freed_memory
 from .qx_quant import rtn_uniform_dequantized
 from .sensitivity import fisher_damage, output_fisher
 
@@ -227,6 +228,8 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
         for name in LINEAR_NAMES:
             for c in cands[(lc.index, name)]:
                 c.spill(Path(store.name) / f"{lc.index}.{name}.{c.fmt}.npy")
+        del jobs, encoded, inputs
+        release_freed_memory()
         if progress:
             progress("quantizing layers", lc.index + 1, n_layers)
 
