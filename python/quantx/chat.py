@@ -78,8 +78,10 @@ def apply_chat_template(template: str, messages: list[dict[str, Any]], bos_token
     except TemplateError as e:
         raise _native.QuantxError(f"chat template failed: {e}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError,
-            MemoryError) as e:
+            MemoryError, NameError) as e:
         # Python errors raised by the template's own expressions (1/0, 'x'|int
-        # on odd input, deep macro recursion): the template is at fault.
+        # on odd input, deep macro recursion): the template is at fault. NameError:
+        # jinja folds a float literal that overflows into `inf` in the code it
+        # compiles, which then names nothing (found by the fuzzer).
         raise _native.QuantxError(f"chat template failed: {type(e).__name__}: {e}") from None
     return "".join(parts)
