@@ -80,7 +80,9 @@ public:
 
 private:
     Weight make_weight(const GgufFile& f, const std::string& name, int64_t n_in, int64_t n_out, int act_override);
-    // Weights the loader rebuilt in memory (tensor-codebook rows); the rest point into the mapping.
+    // Re-lays an A8 QuantX weight out as row tiles where this CPU has tiled kernels.
+    void tile_weight(Weight& w);
+    // Weights the loader rebuilt in memory (tensor-codebook rows, row tiles); the rest point into the mapping.
     std::deque<std::vector<uint8_t>> expanded_;
     Model() = default;
     void load_hparams();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "model.h"
+#include "kernels/qx_tiles.h"
 #include "tensor_view.h"
 
 namespace qx {
@@ -45,6 +46,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     m->load_hparams();
     if (opt.act != 0 && opt.act != 8 && opt.act != 16)
         throw Error("act must be 8 or 16, got " + std::to_string(opt.act));
+    m->isa_ = best_isa();  // before the weights: tiling depends on it
     m->load_weights(opt.act);
     m->tok_ = Tokenizer::from_gguf(*m->file_);
     if (m->tok_->n_vocab() > m->hp_.n_vocab)
@@ -54,7 +56,6 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     if (threads < 1) threads = 1;
     if (threads > 256) threads = 256;
     m->pool_ = std::make_unique<ThreadPool>(threads);
-    m->isa_ = best_isa();
     if (opt.n_ctx < 0 || opt.n_ctx > kMaxCtx) throw Error("n_ctx out of range: " + std::to_string(opt.n_ctx));
     m->n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : m->hp_.n_ctx_train;
     if (m->n_ctx_ > kMaxCtx) m->n_ctx_ = kMaxCtx;
@@ -164,6 +165,31 @@ Weight Model::make_weight(const GgufFile& f, const std::string& name, int64_t n_
     return w;
 }
 
+// The VNNI kernels read QuantX weights as row tiles (qx_tiles.h: no cross-lane
+// work per 32-block), built here once from the file's rows. QUANTX_TILES=0
+// keeps the rows (the results are bit-identical either way; for tests).
+void Model::tile_weight(Weight& w) {
+    const QxFormat* f = qx_format(w.view.type->id);
+    if (!f || w.act != ActMode::A8 || !qx_select_tiled_gemv(f->id, isa_)) return;
+    const char* env = std::getenv("QUANTX_TILES");
+    if (env && std::string(env) == "0") return;
+    const size_t tb = qx_tile_bytes(*f, w.view.n);
+    std::vector<uint8_t> tiles;
+    try {
+        tiles.resize(tb * (size_t)qx_tile_count(w.view.rows));
+    } catch (const std::bad_alloc&) {
+        throw Error("out of memory laying out '" + w.name + "' as row tiles");
+    }
+    qx_tile_rows(*f, w.view.data, w.view.row_bytes, w.view.rows, w.view.n, tiles.data());
+    // Rows the loader built (tensor codebooks) are not needed once tiled.
+    if (!expanded_.empty() && expanded_.back().data() == w.view.data)
+        expanded_.back() = std::move(tiles);
+    else
+        expanded_.push_back(std::move(tiles));
+    w.view.data = expanded_.back().data();
+    w.view.tile_bytes = tb;
+}
+
 void Model::load_weights(int act_override) {
     const GgufFile& f = *file_;
     const int64_t d = hp_.n_embd, q_dim = hp_.n_head * hp_.head_dim, kv_dim = hp_.n_head_kv * hp_.head_dim;
@@ -208,6 +234,7 @@ void Model::load_weights(int act_override) {
         L.w_gate = make_weight(f, p + "ffn_gate.weight", d, hp_.n_ff, act_override);
         L.w_up = make_weight(f, p + "ffn_up.weight", d, hp_.n_ff, act_override);
         L.w_down = make_weight(f, p + "ffn_down.weight", hp_.n_ff, d, act_override);
+        for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) tile_weight(*w);
         L.bq = vec(p + "attn_q.bias", q_dim, biases);
         L.bk = vec(p + "attn_k.bias", kv_dim, biases);
         L.bv = vec(p + "attn_v.bias", kv_dim, biases);

@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "kernels/matmul.h"
+#include "kernels/qx_tiles.h"
 #include "kernels/types.h"
 
 namespace py = pybind11;
@@ -127,6 +128,14 @@ void bind_kernels(py::module_& m) {
     m.def("isa_supported", [](const std::string& name) { return qx::isa_supported(isa_from_name(name)); },
           py::arg("name"));
     m.def("best_isa", []() { return std::string(qx::isa_name(qx::best_isa())); });
+    m.def(
+        "qx_tiled_kernels",
+        [](uint32_t type_id, const std::string& isa) {
+            return qx::qx_select_tiled_gemv(type_id, usable_isa(isa)) != nullptr;
+        },
+        py::arg("type_id"), py::arg("isa") = "",
+        "Whether the runtime lays this QuantX type out as row tiles on the ISA (default: the best): "
+        "A8 weights then run through the tiled kernels.");
     m.def("isa_names", []() {
         std::vector<std::string> v;
         for (int i = 0; i < qx::kIsaCount; ++i) v.push_back(qx::isa_name((qx::Isa)i));

@@ -70,3 +70,24 @@ def test_real_smollm2_qx3_u_prompt_matches_token_by_token(smollm2_hf_dir: Path, 
     ids = [int(i) for i in np.random.default_rng(4).integers(100, 20000, size=11)]
     batched, single = prompt_vs_single(path, ids, 8)
     assert np.array_equal(batched, single), float(np.abs(batched - single).max())
+
+
+# Row tiles: on a CPU with the tiled VNNI kernels the loader re-lays A8 QuantX
+# weights out as 8-row tiles; the results must not change by a single bit.
+@pytest.mark.parametrize("outtype", ["qx3_u", "qx3_c", "qx4_u", "qx4_c"])
+def test_row_tiles_compute_bit_identical_logits(outtype: str, tiny_llama_dir: Path, converted,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = converted(tiny_llama_dir, outtype)
+    if not N.qx_tiled_kernels(Q.qx_type(outtype.upper()).type_id):
+        pytest.skip(f"this CPU has no tiled kernels for {outtype.upper()} (AVX-512 VNNI, and VBMI for C types)")
+    ids = [int(i) for i in np.random.default_rng(4).integers(10, 400, size=23)]
+
+    def logits() -> np.ndarray:
+        m = Model(path, threads=2, n_batch=16, act=8)
+        prompt = m.eval(ids[:19], logits_from=0)        # gemm passes of 16 and 3 gemv tokens
+        return np.concatenate([prompt] + [m.eval([i], logits_from=0) for i in ids[19:]])
+
+    tiled = logits()
+    monkeypatch.setenv("QUANTX_TILES", "0")
+    rows = logits()
+    assert np.array_equal(tiled, rows), float(np.abs(tiled - rows).max())

@@ -21,6 +21,7 @@ enum Isa : int {
 struct CpuFeatures {
     bool avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+    bool avx512vbmi = false;  // vpermb: the tiled kernels' per-row tables (C types)
     bool neon = false, neon_dot = false;
 };
 

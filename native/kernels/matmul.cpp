@@ -20,6 +20,7 @@
 #include "ggml_kernels.h"
 #include "gguf.h"
 #include "qx_kernels.h"
+#include "qx_tiles.h"
 
 namespace qx {
 namespace {
@@ -96,31 +97,32 @@ void matmul_a8_blocked(const WeightView& w, const ActView& x, GemmA8Fn gemm, Gem
     }
 }
 
-// QuantX formats: the same tiling, with the gemv's activation corrections
-// prepared once per call (qx_kernels.h); the gemm gets a whole row tile and
-// all token quads, so it decodes each weight row once per call.
+// QuantX formats: the same tiling; the gemm gets a whole row tile and all
+// token quads, so it decodes each weight row once per call.
 void matmul_qx_a8(const WeightView& w, const ActView& x, QxGemmA8Fn gemm, QxGemvA8Fn gemv, int64_t r0, int64_t r1,
                   float* y, int64_t ldy) {
-    const int64_t n = w.n, nt = x.nt, lda = n / 32;
-    const int32_t bias = qx_a8_bias(*qx_format(w.type->id));
+    const int64_t n = w.n, nt = x.nt;
     const int64_t nt_full = nt - nt % kGemmTokens;
-    // Only the gemv tokens need prepared corrections (the gemm takes whole-block
-    // sums from BlockQ8.sum).
-    thread_local std::vector<QxActCorr> xa;
-    if ((int64_t)xa.size() < nt * lda) xa.resize((size_t)(nt * lda));
-    for (int64_t t = nt_full; t < nt; ++t) qx_prepare_act_corr(x.q8 + t * x.ld_q8, n, bias, xa.data() + t * lda);
     // Larger tiles than kRowTile: the tile's rows are decoded once, and every
     // token's activations are read once per tile (from L2).
     const int64_t tile = nt_full ? kQxGemmRowTile : kRowTile;
     for (int64_t rt = r0; rt < r1; rt += tile) {
         const int64_t re = std::min(r1, rt + tile);
         if (nt_full)
-            gemm(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8, x.ld_q8, nt_full, xa.data(), lda, y + rt,
-                 ldy);
+            gemm(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8, x.ld_q8, nt_full, y + rt, ldy);
         for (int64_t t = nt_full; t < nt; ++t)
-            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, xa.data() + t * lda,
-                 y + t * ldy + rt);
+            gemv(n, w.data + rt * w.row_bytes, w.row_bytes, re - rt, x.q8 + t * x.ld_q8, y + t * ldy + rt);
     }
+}
+
+// Tiled QuantX weights: rows [r0, r1) start at tile r0 / 8; the gemm decodes
+// each tile once for all token quads.
+void matmul_qx_tiled(const WeightView& w, const ActView& x, QxTiledGemmFn gemm, QxTiledGemvFn gemv, int64_t r0,
+                     int64_t r1, float* y, int64_t ldy) {
+    const int64_t nt = x.nt, nt_full = nt - nt % kGemmTokens;
+    const uint8_t* tiles = w.data + (size_t)(r0 / kQxTileRows) * w.tile_bytes;
+    if (nt_full) gemm(w.n, tiles, r1 - r0, x.q8, x.ld_q8, nt_full, y + r0, ldy);
+    for (int64_t t = nt_full; t < nt; ++t) gemv(w.n, tiles, r1 - r0, x.q8 + t * x.ld_q8, y + t * ldy + r0);
 }
 
 }  // namespace
@@ -132,6 +134,15 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
     if (r0 == r1 || nt <= 0) return;
     const uint8_t* base = w.data;
     const size_t rb = w.row_bytes;
+
+    if (w.tile_bytes) {
+        const QxTiledGemvFn gemv = qx_select_tiled_gemv(w.type->id, isa);
+        if (x.mode != ActMode::A8 || !gemv || r0 % kQxTileRows != 0)
+            throw Error(std::string("matmul_rows: a tiled ") + w.type->name +
+                        " weight needs 8-bit activations, an ISA with tiled kernels and a range starting on a tile");
+        matmul_qx_tiled(w, x, qx_select_tiled_gemm(w.type->id, isa), gemv, r0, r1, y, ldy);
+        return;
+    }
 
     if (x.mode == ActMode::A8) {
         const DotA8Fn fn = select_dot_a8(*w.type, isa);
@@ -174,6 +185,7 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
 
 void dequantize_row(const WeightView& w, int64_t r, float* y) {
     if (!w.type) throw Error("dequantize_row: weight has no type");
+    if (w.tile_bytes) throw Error("dequantize_row: the weight is stored as row tiles");
     if (r < 0 || r >= w.rows) throw Error("dequantize_row: row " + std::to_string(r) + " out of range");
     w.type->to_float(w.data + r * w.row_bytes, y, w.n);
 }

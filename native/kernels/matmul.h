@@ -16,6 +16,9 @@ struct WeightView {
     size_t row_bytes;      // bytes between consecutive rows
     int64_t n;             // row length (input features)
     int64_t rows;          // output features
+    // Nonzero: `data` holds the rows as QuantX row tiles of this many bytes
+    // (qx_tiles.h), for the tiled A8 kernels only; row_bytes is then the file's.
+    size_t tile_bytes = 0;
 };
 
 // Activations prepared for one weight format's kernel: either float rows
@@ -29,7 +32,8 @@ struct ActView {
     int64_t nt;
 };
 
-// y[t * ldy + r] = dot(W[r], x[t]) for r in [r0, r1), t in [0, nt).
+// y[t * ldy + r] = dot(W[r], x[t]) for r in [r0, r1), t in [0, nt). A tiled
+// weight takes A8 activations on the ISA it was tiled for, and r0 on a tile.
 void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int64_t r1, float* y,
                  int64_t ldy);
 

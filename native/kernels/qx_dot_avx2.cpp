@@ -74,11 +74,11 @@ void rows_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* const* 
 
 #define QX_DEFINE_ROWS_AVX2(lower, ID, BITS)                                                                      \
     void lower##_gemv_a8_avx2(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,    \
-                              const QxActCorr*, float* y) {                                                       \
+                              float* y) {                                                       \
         for (int64_t r = 0; r < rows; ++r) rows_a8<BITS, 1>(*qx_format(ID), n, w + r * row_bytes, &x, y + r);  \
     }                                                                                                           \
     void lower##_gemm_a8_avx2(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,    \
-                              int64_t ldx, int64_t nt, const QxActCorr*, int64_t, float* y, int64_t ldy) {        \
+                              int64_t ldx, int64_t nt, float* y, int64_t ldy) {        \
         for (int64_t t0 = 0; t0 + 4 <= nt; t0 += 4) {                                                           \
             const BlockQ8* xp[4] = {x + t0 * ldx, x + (t0 + 1) * ldx, x + (t0 + 2) * ldx, x + (t0 + 3) * ldx};  \
             for (int64_t r = 0; r < rows; ++r) {                                                                \

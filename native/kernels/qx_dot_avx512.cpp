@@ -99,10 +99,10 @@ float dot_a8(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) {
 
 // VNNI: vpdpbusd multiplies unsigned weight bytes with the signed
 // activations directly (no sign trick): U types give the code itself
-// (T[c] + 4 or + 8, no lookup), C types T[c] + 128 from a biased table. Each
-// int32 lane (4 products) starts at -bias * (sum of its 4 activations)
-// (qx_a8_corrections), which cancels the bias exactly, lane by lane: the lane
-// sums are the same integers as with signed values. The 3-bit unpack uses
+// (T[c] + 4 or + 8, no lookup), C types T[c] + 128 from a biased table. A
+// second vpdpbusd of the bias against the activations cancels the bias
+// exactly, lane by lane: the lane sums are the same integers as with signed
+// values. The 3-bit unpack uses
 // AVX-512BW masks: the high bit of every code is one vptestmb against a
 // bit-per-lane pattern, added as 4 with a masked byte add.
 template <int BITS>
@@ -208,8 +208,9 @@ inline void store_rows(__m256 v, int64_t valid, float* y) {
 
 template <int BITS, bool CB>
 void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,
-               const QxActCorr* xa, float* y) {
+               float* y) {
     const int64_t nsub = n / kQxSub;
+    const int32_t bias = qx_a8_bias(f);
     for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
         const uint8_t* row[kRowsPerPass];
         pass_rows(w, row_bytes, r0, rows, row);
@@ -228,7 +229,6 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
             __m256 acc = _mm256_setzero_ps();
             for (int64_t b = b0; b < b1; ++b) {
                 const __m256i q = _mm256_loadu_si256((const __m256i*)x[b].qs);
-                const __m256i c = _mm256_loadu_si256((const __m256i*)xa[b].lanes);
                 __m256i p[kRowsPerPass];
                 // The next 8 rows (contiguous after these) as one sequential
                 // stream, spread over this pass's blocks.
@@ -237,9 +237,11 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
                 _mm_prefetch(ahead + 64, _MM_HINT_T0);
                 for (int r = 0; r < kRowsPerPass; ++r) {
                     const __m256i v = row_values<BITS, CB>(tbl[r], cp[r], b);
-                    p[r] = _mm256_dpbusd_epi32(c, v, q);
+                    p[r] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), v, q);
                 }
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum(p)), _mm256_set1_ps(x[b].d), acc);
+                const __m256i corr = _mm256_set1_epi32(-bias * ((int32_t)x[b].sum[0] + x[b].sum[1]));
+                const __m256i isum = _mm256_add_epi32(transpose_sum(p), corr);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(x[b].d), acc);
             }
             total = _mm256_fmadd_ps(acc, group_scales(sc, g), total);
         }
@@ -326,12 +328,12 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
 
 #define QX_DEFINE_ROWS_VNNI(lower, ID, BITS, CB)                                                               \
     void lower##_gemv_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
-                                    const QxActCorr* xa, float* y) {                                         \
-        gemv_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, xa, y);                                \
+                                    float* y) {                                                              \
+        gemv_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, y);                                \
     }                                                                                                        \
     void lower##_gemm_a8_avx512vnni(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x, \
-                                    int64_t ldx, int64_t nt, const QxActCorr*, int64_t, float* y,            \
-                                    int64_t ldy) {                                                           \
+                                    int64_t ldx, int64_t nt, float* y, int64_t ldy) {                        \
+                                                           \
         gemm_tile_vnni<BITS, CB>(*qx_format(ID), n, w, row_bytes, rows, x, ldx, nt, y, ldy);        \
     }
 QX_DEFINE_ROWS_VNNI(qx3_u, QX3_U, 3, false)

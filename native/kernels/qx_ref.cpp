@@ -53,14 +53,14 @@ float dot_a8_ref(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x) 
     float lower##_dot_a8_ref(int64_t n, const void* w, const BlockQ8* x) { return dot_a8_ref(*qx_format(ID), n, w, x); } \
     void lower##_to_float(const void* w, float* y, int64_t n) { qx_dequantize_row(*qx_format(ID), w, y, n); }
 
-// The scalar row kernels: the reference dot per token (xa is not needed).
+// The scalar row kernels: the reference dot per token.
 #define QX_DEFINE_REF_ROWS(lower)                                                                                   \
     void lower##_gemv_a8_ref(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,         \
-                             const QxActCorr*, float* y) {                                                            \
+                             float* y) {                                                            \
         for (int64_t r = 0; r < rows; ++r) y[r] = lower##_dot_a8_ref(n, w + r * row_bytes, x);                      \
     }                                                                                                               \
     void lower##_gemm_a8_ref(int64_t n, const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8* x,         \
-                             int64_t ldx, int64_t nt, const QxActCorr*, int64_t, float* y, int64_t ldy) {              \
+                             int64_t ldx, int64_t nt, float* y, int64_t ldy) {              \
         for (int64_t t = 0; t < nt; ++t)                                                                            \
             for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = lower##_dot_a8_ref(n, w + r * row_bytes, x + t * ldx); \
     }

@@ -20,6 +20,7 @@
 #include "kernels/qx_half.h"
 #include "kernels/qx_kernels.h"
 #include "kernels/qx_quantize.h"
+#include "kernels/qx_tiles.h"
 #include "kernels/qx_types.h"
 #include "qx_gguf.h"
 
@@ -274,23 +275,18 @@ void test_row_kernels() {
                 const std::vector<float> w = make_weights(rng, rows, n);
                 std::vector<uint8_t> packed(qx_row_size(f, n) * (size_t)rows);
                 qx_quantize_rows(f, w.data(), rows, n, nullptr, nullptr, packed.data());
-                // 4 tokens, contiguous, and their corrections (qx_prepare_act_corr).
-                const int64_t np = n / 32;
+                // 4 tokens, contiguous.
                 std::vector<BlockQ8> xs;
-                std::vector<QxActCorr> xa((size_t)(4 * np));
                 for (int t = 0; t < 4; ++t) {
                     const auto q = quantize_q8(make_activations(rng, n, t));
                     xs.insert(xs.end(), q.begin(), q.end());
                 }
                 const BlockQ8* xp[4];
-                for (int t = 0; t < 4; ++t) {
-                    xp[t] = xs.data() + t * nb;
-                    qx_prepare_act_corr(xp[t], n, qx_a8_bias(f), xa.data() + t * np);
-                }
+                for (int t = 0; t < 4; ++t) xp[t] = xs.data() + t * nb;
                 std::vector<float> ones((size_t)(4 * rows)), batch((size_t)(4 * rows));
                 for (int t = 0; t < 4; ++t)
-                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], xa.data() + t * np, ones.data() + t * rows);
-                gemm(n, packed.data(), qx_row_size(f, n), rows, xs.data(), nb, 4, xa.data(), np, batch.data(), rows);
+                    gemv(n, packed.data(), qx_row_size(f, n), rows, xp[t], ones.data() + t * rows);
+                gemm(n, packed.data(), qx_row_size(f, n), rows, xs.data(), nb, 4, batch.data(), rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     const uint8_t* row = packed.data() + (size_t)r * qx_row_size(f, n);
                     for (int t = 0; t < 4; ++t) {
@@ -309,6 +305,80 @@ void test_row_kernels() {
             check(worst <= 2e-5, std::string(f.name) + " " + isa_label(isa) + " A8 gemv/gemm vs scalar dot over " +
                                      std::to_string(cases) + " (row, token) pairs, rel err " + std::to_string(worst));
             check(same, std::string(f.name) + " " + isa_label(isa) + " 4-token gemm bit-identical to gemv");
+        }
+    }
+}
+
+// Row tiles (qx_tiles.h): every tile row reads back byte for byte as the file
+// row (a short last tile repeats its last row); the scalar tiled reference
+// equals the row reference exactly; the tiled VNNI gemv equals the row VNNI
+// gemv bit for bit (same integer sums, same float operations), and the tiled
+// gemm the tiled gemv; C types with a different random codebook per row, so a
+// lookup through another row's table would show.
+void test_tiles() {
+    std::mt19937 rng(21);
+    const int64_t lengths[] = {32, 96, 160, 576, 640, 896, 1536, 1568, 4096, 11008};
+    const int64_t row_counts[] = {1, 7, 8, 19};
+    const int vnni = kIsaAvx512Vnni;
+    for (const auto& f : kQxFormats) {
+        const QxTiledGemvFn tgemv = qx_select_tiled_gemv(f.id, (Isa)vnni);
+        const QxTiledGemmFn tgemm = qx_select_tiled_gemm(f.id, (Isa)vnni);
+        const QxGemvA8Fn rgemv = qx_select_gemv_a8(f.id, (Isa)vnni);
+        const DotA8Fn ref = qx_type_traits(f.id)->dot_a8[kIsaScalar];
+        const bool simd = isa_runs(vnni) && tgemv;
+        if (!simd)
+            std::printf("%s: tiled VNNI kernels skipped (%s)\n", f.name,
+                        isa_runs(vnni) ? "no AVX-512 VBMI for the per-row tables" : "no AVX-512 VNNI on this CPU");
+        check(!tgemv == !tgemm, std::string(f.name) + " has both tiled kernels or neither");
+        bool round_trip = true, ref_same = true, gemv_same = true, gemm_same = true;
+        for (int64_t n : lengths) {
+            for (int64_t rows : row_counts) {
+                const size_t rb = qx_row_size(f, n), tb = qx_tile_bytes(f, n);
+                const std::vector<float> w = make_weights(rng, rows, n);
+                std::vector<int8_t> books;
+                if (f.row_codebook) {
+                    books.resize((size_t)(rows * f.table_size));
+                    for (auto& v : books) v = (int8_t)((int)(rng() % 255) - 127);
+                }
+                std::vector<uint8_t> packed(rb * (size_t)rows);
+                qx_quantize_rows(f, w.data(), rows, n, f.row_codebook ? books.data() : nullptr, nullptr, packed.data());
+                std::vector<uint8_t> tiles(tb * (size_t)qx_tile_count(rows));
+                qx_tile_rows(f, packed.data(), rb, rows, n, tiles.data());
+                std::vector<uint8_t> back(rb);
+                for (int64_t r = 0; r < qx_tile_count(rows) * kQxTileRows; ++r) {
+                    qx_untile_row(f, tiles.data() + (size_t)(r / kQxTileRows) * tb, n, (int)(r % kQxTileRows), back.data());
+                    const int64_t src = std::min<int64_t>(r, rows - 1);
+                    round_trip = round_trip && std::memcmp(back.data(), packed.data() + (size_t)src * rb, rb) == 0;
+                }
+                const int64_t nb = n / 32;
+                std::vector<BlockQ8> xs;
+                for (int t = 0; t < 4; ++t) {
+                    const auto q = quantize_q8(make_activations(rng, n, t));
+                    xs.insert(xs.end(), q.begin(), q.end());
+                }
+                std::vector<float> yref((size_t)rows), yrow((size_t)rows), ytile((size_t)(4 * rows)), ybatch((size_t)(4 * rows));
+                for (int t = 0; t < 4; ++t) {
+                    const BlockQ8* x = xs.data() + t * nb;
+                    qx_tiled_gemv_a8_ref(f, n, tiles.data(), rows, x, yref.data());
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float direct = ref(n, packed.data() + (size_t)r * rb, x);
+                        ref_same = ref_same && std::memcmp(&direct, &yref[(size_t)r], sizeof(float)) == 0;
+                    }
+                    if (!simd) continue;
+                    rgemv(n, packed.data(), rb, rows, x, yrow.data());
+                    tgemv(n, tiles.data(), rows, x, ytile.data() + t * rows);
+                    gemv_same = gemv_same && std::memcmp(yrow.data(), ytile.data() + t * rows, rows * sizeof(float)) == 0;
+                }
+                if (!simd) continue;
+                tgemm(n, tiles.data(), rows, xs.data(), nb, 4, ybatch.data(), rows);
+                gemm_same = gemm_same && std::memcmp(ybatch.data(), ytile.data(), ybatch.size() * sizeof(float)) == 0;
+            }
+        }
+        check(round_trip, std::string(f.name) + " tile rows read back as the file rows");
+        check(ref_same, std::string(f.name) + " tiled scalar reference == row reference");
+        if (simd) {
+            check(gemv_same, std::string(f.name) + " tiled VNNI gemv bit-identical to the row VNNI gemv");
+            check(gemm_same, std::string(f.name) + " tiled VNNI 4-token gemm bit-identical to the tiled gemv");
         }
     }
 }
@@ -478,9 +548,6 @@ void bench_gemm() {
         }
         for (const auto& f : kQxFormats) {
             if (f.bits != 3) continue;
-            const int64_t np = n / 32;
-            std::vector<QxActCorr> xa((size_t)(nt * np));
-            for (int64_t t = 0; t < nt; ++t) qx_prepare_act_corr(x.data() + t * nb, n, qx_a8_bias(f), xa.data() + t * np);
             std::vector<float> w((size_t)(rows * n));
             for (auto& e : w) e = nd(rng);
             const size_t rb = qx_row_size(f, n);
@@ -495,7 +562,7 @@ void bench_gemm() {
                         const int64_t a = rows * id / nth / 64 * 64, e = id + 1 == nth ? rows : rows * (id + 1) / nth / 64 * 64;
                         for (int64_t r = a; r < e; r += 64)
                             gemm(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(64, e - r), x.data(), nb, nt,
-                                 xa.data(), np, y.data() + r, rows);
+                                 y.data() + r, rows);
                     });
                     std::printf("%s %-10s gemm %lld x %lld x %lld tokens, %d thread(s): %.2f ms, %.2f ns per (row, token, 32 weights)\n",
                                 f.name, isa_label(isa), (long long)rows, (long long)n, (long long)nt, threads, sec * 1e3,
@@ -535,8 +602,6 @@ void bench(bool only_qx3) {
     std::vector<float> y((size_t)rows);
     for (const auto& f : kQxFormats) {
         if (only_qx3 && f.bits != 3) continue;
-        std::vector<QxActCorr> xa((size_t)(n / 32));
-        qx_prepare_act_corr(q.data(), n, qx_a8_bias(f), xa.data());
         const TypeTraits* t = qx_type_traits(f.id);
         const size_t rb = qx_row_size(f, n);
         std::vector<float> w((size_t)(256 * n));
@@ -556,7 +621,7 @@ void bench(bool only_qx3) {
                         if (mode == 1 && gemv) {
                             for (int64_t r = a; r < b; r += 16)  // row tiles as matmul_rows
                                 gemv(n, packed.data() + (size_t)r * rb, rb, std::min<int64_t>(16, b - r), q.data(),
-                                     xa.data(), y.data() + r);
+                                     y.data() + r);
                             return;
                         }
                         for (int64_t r = a; r < b; ++r) {
@@ -570,6 +635,23 @@ void bench(bool only_qx3) {
                                 sec * 1e3, (long long)rows, (long long)n);
                 }
             }
+        }
+        // The row tiles the runtime builds for the VNNI kernels (same weights, re-laid out).
+        const QxTiledGemvFn tgemv = qx_select_tiled_gemv(f.id, kIsaAvx512Vnni);
+        if (!isa_runs(kIsaAvx512Vnni) || !tgemv) continue;
+        const size_t tb = qx_tile_bytes(f, n);
+        std::vector<uint8_t> tiles(tb * (size_t)qx_tile_count(rows));
+        qx_tile_rows(f, packed.data(), rb, rows, n, tiles.data());
+        for (int threads : {1, 2}) {
+            const double sec = best_time(threads, 10, [&](int id, int nth) {
+                const int64_t a = rows * id / nth / 16 * 16, b = id + 1 == nth ? rows : rows * (id + 1) / nth / 16 * 16;
+                for (int64_t r = a; r < b; r += 16)  // row ranges as matmul_rows
+                    tgemv(n, tiles.data() + (size_t)(r / kQxTileRows) * tb, std::min<int64_t>(16, b - r), q.data(),
+                          y.data() + r);
+            });
+            const double gbs = tiles.size() / sec / 1e9;
+            std::printf("%s %-10s A8  %d thread(s): %6.1f GB/s = %3.0f%% of read bandwidth (%.2f ms, row tiles)\n",
+                        f.name, "avx512vnni", threads, gbs, 100 * gbs / bandwidth[threads - 1], sec * 1e3);
         }
     }
 }
@@ -591,6 +673,7 @@ int main(int argc, char** argv) {
     test_quantizer_edges();
     test_kernels();
     test_row_kernels();
+    test_tiles();
     test_gguf_mapping();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

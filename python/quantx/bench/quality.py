@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -209,10 +209,10 @@ class QxMethod:
 
 def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], calib: Callable[[], CalibrationSet],
                    windows: torch.Tensor, reference: list[torch.Tensor], out_dir: Path,
-                   report: Callable[[MethodResult], None]) -> list[MethodResult]:
+                   report: Callable[[MethodResult], None], propagate: str = "float") -> list[MethodResult]:
     """Convert with each QuantX method (recipes share one candidate encoding: every recipe's
     conversion time is that encoding plus its own choice and file writing) and score each
-    file in the QuantX runtime."""
+    file in the QuantX runtime. `propagate`: the inputs each layer is calibrated on (Recipe.propagate)."""
     from quantx.convert import convert
     from quantx.convert.pipeline import ConvertOptions, convert_with
     from quantx.convert.recipe_outtype import RecipeOuttype
@@ -228,7 +228,8 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
         cal = calib()
         with PeakRss() as rss:
             t = time.perf_counter()
-            cset = encode_candidates(copy.deepcopy(base), cal, next(iter(recipes.values())), formats=tuple(formats))
+            first = replace(next(iter(recipes.values())), propagate=propagate)
+            cset = encode_candidates(copy.deepcopy(base), cal, first, formats=tuple(formats))
             enc_seconds = time.perf_counter() - t
         enc_rss = rss.peak / 2**20
     n_params = sum(p.numel() for p in base.parameters())  # a tied embedding/head is one parameter, counted once
@@ -324,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--awq-search-samples", type=int, default=8,
                     help="calibration samples whose activations AWQ's scale/clip search evaluates")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--propagate", choices=("float", "quantized"), default="float",
+                    help="QuantX methods: calibrate each layer on the float model's inputs or on those of the "
+                         "earlier layers already quantized")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--save-dir", type=Path, help="keep each fake-quantized model (HF folder) and QuantX file here")
     ap.add_argument("--json", type=Path, help="write the results as JSON here")
@@ -379,12 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         show(r)
     if qx_specs and args.save_dir is not None:
         args.save_dir.mkdir(parents=True, exist_ok=True)
-        results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, args.save_dir, show)
+        results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, args.save_dir, show,
+                                  args.propagate)
     elif qx_specs:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, Path(tmp), show)
+            results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, Path(tmp), show,
+                                      args.propagate)
     print(f"({len(windows)} windows of 512, second half scored)")
     if args.json is not None:
         payload = {"windows": len(windows), "calibration": calib_cache[0].metadata() if calib_cache else None,

@@ -1,0 +1,121 @@
+// Row tiles (qx_tiles.h): building them from file rows, reading a row back,
+// the scalar reference kernel, and which ISA has tiled kernels.
+#include "qx_tiles.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu_features.h"
+#include "qx_kernels.h"
+#include "qx_types.h"
+
+namespace qx {
+
+void qx_tile_rows(const QxFormat& f, const uint8_t* w, size_t row_bytes, int64_t rows, int64_t n, uint8_t* out) {
+    const int64_t ngroups = qx_groups(n), nsub = n / kQxSub;
+    const size_t tile_bytes = qx_tile_bytes(f, n), codes_at = qx_tile_codes_offset(f, n);
+    const size_t block_bytes = (size_t)kQxTileRows * f.sub_bytes;
+    for (int64_t t = 0; t < qx_tile_count(rows); ++t) {
+        uint8_t* tile = out + (size_t)t * tile_bytes;
+        const uint8_t* row[kQxTileRows];
+        for (int r = 0; r < kQxTileRows; ++r) row[r] = w + (size_t)std::min<int64_t>(t * kQxTileRows + r, rows - 1) * row_bytes;
+        if (f.row_codebook)
+            for (int r = 0; r < kQxTileRows; ++r)
+                for (int e = 0; e < f.table_size; ++e)
+                    tile[r * f.table_size + e] = (uint8_t)(qx_row_table(f, row[r])[e] + 128);
+        for (int64_t g = 0; g < ngroups; ++g)
+            for (int r = 0; r < kQxTileRows; ++r) {
+                const uint16_t h = qx_scale_bits(f, row[r], g);
+                uint8_t* s = tile + qx_tile_tables_bytes(f) + 16 * (size_t)g + 2 * (size_t)r;
+                s[0] = (uint8_t)(h & 0xFF);
+                s[1] = (uint8_t)(h >> 8);
+            }
+        for (int64_t b = 0; b < nsub; ++b) {
+            uint8_t c[kQxTileRows][kQxSub];
+            for (int r = 0; r < kQxTileRows; ++r) qx_unpack_sub(f, row[r] + qx_codes_offset(f, n) + b * f.sub_bytes, c[r]);
+            uint8_t* dst = tile + codes_at + (size_t)b * block_bytes;
+            std::memset(dst, 0, block_bytes);
+            for (int r = 0; r < kQxTileRows; ++r)
+                for (int j = 0; j < 4; ++j) {
+                    const int i = 4 * r + j;
+                    if (f.bits == 3) {
+                        for (int m = 0; m < 4; ++m) {
+                            dst[i] |= (uint8_t)((c[r][4 * m + j] & 3) << (2 * m));
+                            dst[32 + i] |= (uint8_t)((c[r][4 * (m + 4) + j] & 3) << (2 * m));
+                        }
+                        for (int m = 0; m < 8; ++m) dst[64 + i] |= (uint8_t)(((c[r][4 * m + j] >> 2) & 1) << m);
+                    } else {
+                        for (int p = 0; p < 4; ++p)
+                            dst[32 * p + i] = (uint8_t)((c[r][8 * p + j] & 0x0F) | ((c[r][8 * p + 4 + j] & 0x0F) << 4));
+                    }
+                }
+        }
+    }
+}
+
+void qx_untile_row(const QxFormat& f, const uint8_t* tile, int64_t n, int r, uint8_t* row) {
+    const int64_t ngroups = qx_groups(n), nsub = n / kQxSub;
+    const size_t block_bytes = (size_t)kQxTileRows * f.sub_bytes;
+    if (f.row_codebook)
+        for (int e = 0; e < f.table_size; ++e) row[e] = (uint8_t)(tile[r * f.table_size + e] - 128);
+    for (int64_t g = 0; g < ngroups; ++g)
+        std::memcpy(row + qx_scales_offset(f) + 2 * g, tile + qx_tile_tables_bytes(f) + 16 * (size_t)g + 2 * (size_t)r, 2);
+    for (int64_t b = 0; b < nsub; ++b) {
+        const uint8_t* src = tile + qx_tile_codes_offset(f, n) + (size_t)b * block_bytes;
+        uint8_t c[kQxSub];
+        for (int k = 0; k < 8; ++k)
+            for (int j = 0; j < 4; ++j) {
+                const int i = 4 * r + j;
+                if (f.bits == 3) {
+                    const uint8_t lo = (uint8_t)((src[k < 4 ? i : 32 + i] >> (2 * (k & 3))) & 3);
+                    const uint8_t hi = (uint8_t)((src[64 + i] >> k) & 1);
+                    c[4 * k + j] = (uint8_t)(lo | (hi << 2));
+                } else {
+                    const uint8_t v = src[32 * (k / 2) + i];
+                    c[4 * k + j] = (uint8_t)(k % 2 ? v >> 4 : v & 0x0F);
+                }
+            }
+        qx_pack_sub(f, c, row + qx_codes_offset(f, n) + b * f.sub_bytes);
+    }
+}
+
+void qx_tiled_gemv_a8_ref(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,
+                          float* y) {
+    const TypeTraits* t = qx_type_traits(f.id);
+    std::vector<uint8_t> row(qx_row_size(f, n));
+    for (int64_t r = 0; r < rows; ++r) {
+        qx_untile_row(f, tiles + (size_t)(r / kQxTileRows) * qx_tile_bytes(f, n), n, (int)(r % kQxTileRows), row.data());
+        y[r] = t->dot_a8[kIsaScalar](n, row.data(), x);
+    }
+}
+
+QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa) {
+#if defined(QX_ARCH_X86)
+    const QxFormat* f = qx_format(type_id);
+    if (!f || isa != kIsaAvx512Vnni || !isa_supported(isa)) return nullptr;
+    if (f->row_codebook && !cpu_features().avx512vbmi) return nullptr;
+    static constexpr QxTiledGemvFn kFns[4] = {qx3_u_tiled_gemv_a8_avx512vnni, qx3_c_tiled_gemv_a8_avx512vnni,
+                                              qx4_u_tiled_gemv_a8_avx512vnni, qx4_c_tiled_gemv_a8_avx512vnni};
+    return kFns[type_id - QX_ID_BASE];
+#else
+    (void)type_id;
+    (void)isa;
+    return nullptr;
+#endif
+}
+
+QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa) {
+#if defined(QX_ARCH_X86)
+    if (!qx_select_tiled_gemv(type_id, isa)) return nullptr;
+    static constexpr QxTiledGemmFn kFns[4] = {qx3_u_tiled_gemm_a8_avx512vnni, qx3_c_tiled_gemm_a8_avx512vnni,
+                                              qx4_u_tiled_gemm_a8_avx512vnni, qx4_c_tiled_gemm_a8_avx512vnni};
+    return kFns[type_id - QX_ID_BASE];
+#else
+    (void)type_id;
+    (void)isa;
+    return nullptr;
+#endif
+}
+
+}  // namespace qx

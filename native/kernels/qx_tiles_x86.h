@@ -1,0 +1,219 @@
+// The AVX-512 VNNI kernels on row tiles (qx_tiles.h), as templates shared by
+// qx_tiles_avx512.cpp (U types) and qx_tiles_avx512vbmi.cpp (C types, whose
+// per-row tables need vpermb). Header-only and static inline so each file
+// compiles them with its own ISA flags; never include it from anywhere else.
+//
+// Per 32-block of a tile, the 8 chunk registers R_k (dword lane r = row r's
+// codes 4k..4k+3, as unsigned weight bytes u = T[c] + bias) go through 8
+// vpdpbusd against the activation chunk k broadcast, two chains of 4 then one
+// add (exact integers), the first chain started at -bias * sum(q): every
+// row's block sum is in its own lane. Then, per (row, token), the same float
+// operations in the same order as the row kernels (qx_dot_avx512.cpp):
+//   acc = fma(float(isum_b), d_b, acc) over the group's blocks,
+//   total = fma(acc, scale_g, total) over the groups,
+// so tiled and row kernels, one token and many, give bit-identical results.
+#pragma once
+
+// GCC 12 warns inside its own avx512fintrin.h (the _mm512_undefined_*()
+// pass-through of masked intrinsics); the warning is about the header, not us.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "qx_kernels.h"
+#include "qx_tiles.h"
+
+namespace qx {
+namespace tiles_x86 {
+
+constexpr int kSubsPerGroup = kQxGroup / kQxSub;
+
+template <int BITS>
+constexpr size_t block_bytes() {
+    return (size_t)kQxTileRows * (BITS == 3 ? 12 : 16);
+}
+
+// The tile's tables (C types): 8 rows x 8 entries in one register (QX3), x 16 in two (QX4).
+struct Tables {
+    __m512i a, b;
+};
+
+// Byte i of a chunk register belongs to row i / 4: its table starts at entry (i / 4) * K.
+template <int BITS>
+static inline __m256i row_offsets() {
+    return _mm256_setr_epi32(0, 0x01010101 << BITS, 0x02020202 << BITS, 0x03030303 << BITS, 0x04040404 << BITS,
+                             0x05050505 << BITS, 0x06060606 << BITS, 0x07070707 << BITS);
+}
+
+template <int BITS, bool CB>
+static inline __m256i lookup(__m256i codes, const Tables& t) {
+    if constexpr (!CB) {
+        return codes;  // U types: the code is the unsigned weight byte (bias 4 / 8)
+    } else {
+        const __m512i idx = _mm512_zextsi256_si512(_mm256_or_si256(codes, row_offsets<BITS>()));
+        if constexpr (BITS == 3)
+            return _mm512_castsi512_si256(_mm512_permutexvar_epi8(idx, t.a));
+        else
+            return _mm512_castsi512_si256(_mm512_permutex2var_epi8(t.a, idx, t.b));
+    }
+}
+
+template <int K>
+static inline __m256i qx3_chunk(__m256i l0, __m256i l1, __m256i h) {
+    const __m256i low = _mm256_and_si256(_mm256_srli_epi16(K < 4 ? l0 : l1, 2 * (K & 3)), _mm256_set1_epi8(0x03));
+    const __mmask32 high = _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << K)));
+    return _mm256_mask_add_epi8(low, high, low, _mm256_set1_epi8(4));
+}
+
+// The 8 chunk registers of one 32-block of a tile.
+template <int BITS, bool CB>
+static inline void decode_block(const uint8_t* blk, const Tables& t, __m256i* R) {
+    if constexpr (BITS == 3) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i*)blk);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i*)(blk + 64));
+        R[0] = lookup<3, CB>(qx3_chunk<0>(l0, l1, h), t);
+        R[1] = lookup<3, CB>(qx3_chunk<1>(l0, l1, h), t);
+        R[2] = lookup<3, CB>(qx3_chunk<2>(l0, l1, h), t);
+        R[3] = lookup<3, CB>(qx3_chunk<3>(l0, l1, h), t);
+        R[4] = lookup<3, CB>(qx3_chunk<4>(l0, l1, h), t);
+        R[5] = lookup<3, CB>(qx3_chunk<5>(l0, l1, h), t);
+        R[6] = lookup<3, CB>(qx3_chunk<6>(l0, l1, h), t);
+        R[7] = lookup<3, CB>(qx3_chunk<7>(l0, l1, h), t);
+    } else {
+        const __m256i m = _mm256_set1_epi8(0x0F);
+        for (int p = 0; p < 4; ++p) {
+            const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 32 * p));
+            R[2 * p] = lookup<4, CB>(_mm256_and_si256(v, m), t);
+            R[2 * p + 1] = lookup<4, CB>(_mm256_and_si256(_mm256_srli_epi16(v, 4), m), t);
+        }
+    }
+}
+
+template <int BITS, bool CB>
+static inline Tables load_tables(const uint8_t* tile) {
+    Tables t{_mm512_setzero_si512(), _mm512_setzero_si512()};
+    if constexpr (CB) {
+        t.a = _mm512_loadu_si512(tile);
+        if constexpr (BITS == 4) t.b = _mm512_loadu_si512(tile + 64);
+    }
+    return t;
+}
+
+// One token's exact int32 block sums of the 8 rows (bias removed), from the chunk registers.
+static inline __m256i block_sums(const __m256i* R, const BlockQ8& xb, int32_t bias) {
+    int32_t q4[8];
+    std::memcpy(q4, xb.qs, 32);
+    __m256i s0 = _mm256_set1_epi32(-bias * ((int32_t)xb.sum[0] + xb.sum[1])), s1 = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+        s0 = _mm256_dpbusd_epi32(s0, R[k], _mm256_set1_epi32(q4[k]));
+        s1 = _mm256_dpbusd_epi32(s1, R[4 + k], _mm256_set1_epi32(q4[4 + k]));
+    }
+    return _mm256_add_epi32(s0, s1);
+}
+
+static inline __m256 tile_scales(const uint8_t* scales, int64_t g) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(scales + 16 * g)));
+}
+
+static inline void store_rows(__m256 v, int64_t valid, float* y) {
+    if (valid >= kQxTileRows) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float tmp[kQxTileRows];
+        _mm256_store_ps(tmp, v);
+        for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
+    }
+}
+
+template <int BITS, bool CB>
+static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x, float* y) {
+    const int64_t nsub = n / kQxSub, ntiles = qx_tile_count(rows);
+    const size_t tb = qx_tile_bytes(f, n), codes_at = qx_tile_codes_offset(f, n), scales_at = qx_tile_tables_bytes(f);
+    const int32_t bias = qx_a8_bias(f);
+    // The next tile, spread over this one's blocks (tiles are contiguous: one stream).
+    const size_t pf_step = (tb + (size_t)nsub - 1) / (size_t)nsub;
+    for (int64_t t = 0; t < ntiles; ++t) {
+        const uint8_t* tile = tiles + (size_t)t * tb;
+        const Tables tbl = load_tables<BITS, CB>(tile);
+        const uint8_t* cp = tile + codes_at;
+        __m256 total = _mm256_setzero_ps();
+        for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+            const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = b0; b < b1; ++b) {
+                if (t + 1 < ntiles) _mm_prefetch((const char*)tile + tb + (size_t)b * pf_step, _MM_HINT_T0);
+                __m256i R[8];
+                decode_block<BITS, CB>(cp + (size_t)b * block_bytes<BITS>(), tbl, R);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(R, x[b], bias)), _mm256_set1_ps(x[b].d), acc);
+            }
+            total = _mm256_fmadd_ps(acc, tile_scales(tile + scales_at, g), total);
+        }
+        store_rows(total, rows - t * kQxTileRows, y + t * kQxTileRows);
+    }
+}
+
+// Each tile is decoded once into chunk registers (nsub x 8 x 32 bytes, in L1),
+// then every token quad runs past it.
+template <int BITS, bool CB>
+static inline void gemm(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,
+                        int64_t ldx, int64_t nt, float* y, int64_t ldy) {
+    const int64_t nsub = n / kQxSub, ntiles = qx_tile_count(rows);
+    const size_t tb = qx_tile_bytes(f, n), codes_at = qx_tile_codes_offset(f, n), scales_at = qx_tile_tables_bytes(f);
+    const int32_t bias = qx_a8_bias(f);
+    struct alignas(32) Reg {
+        uint8_t b[32];
+    };
+    thread_local std::vector<Reg> decoded;
+    if (decoded.size() < (size_t)(nsub * 8)) decoded.resize((size_t)(nsub * 8));
+    constexpr int T = 4;
+    for (int64_t t = 0; t < ntiles; ++t) {
+        const uint8_t* tile = tiles + (size_t)t * tb;
+        const Tables tbl = load_tables<BITS, CB>(tile);
+        for (int64_t b = 0; b < nsub; ++b) {
+            __m256i R[8];
+            decode_block<BITS, CB>(tile + codes_at + (size_t)b * block_bytes<BITS>(), tbl, R);
+            for (int k = 0; k < 8; ++k) _mm256_store_si256((__m256i*)decoded[(size_t)(b * 8 + k)].b, R[k]);
+        }
+        for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
+            __m256 total[T];
+            for (auto& v : total) v = _mm256_setzero_ps();
+            for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
+                const int64_t b1 = b0 + kSubsPerGroup < nsub ? b0 + kSubsPerGroup : nsub;
+                __m256 acc[T];
+                for (auto& v : acc) v = _mm256_setzero_ps();
+                for (int64_t b = b0; b < b1; ++b) {
+                    __m256i R[8];
+                    for (int k = 0; k < 8; ++k) R[k] = _mm256_load_si256((const __m256i*)decoded[(size_t)(b * 8 + k)].b);
+                    for (int i = 0; i < T; ++i) {
+                        const BlockQ8& xb = x[(t0 + i) * ldx + b];
+                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(R, xb, bias)), _mm256_set1_ps(xb.d), acc[i]);
+                    }
+                }
+                const __m256 ds = tile_scales(tile + scales_at, g);
+                for (int i = 0; i < T; ++i) total[i] = _mm256_fmadd_ps(acc[i], ds, total[i]);
+            }
+            for (int i = 0; i < T; ++i)
+                store_rows(total[i], rows - t * kQxTileRows, y + (t0 + i) * ldy + t * kQxTileRows);
+        }
+    }
+}
+
+}  // namespace tiles_x86
+}  // namespace qx
+
+#define QX_DEFINE_TILED_VNNI(lower, ID, BITS, CB)                                                                \
+    void lower##_tiled_gemv_a8_avx512vnni(int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,      \
+                                          float* y) {                                                            \
+        tiles_x86::gemv<BITS, CB>(*qx_format(ID), n, tiles, rows, x, y);                                         \
+    }                                                                                                            \
+    void lower##_tiled_gemm_a8_avx512vnni(int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,      \
+                                          int64_t ldx, int64_t nt, float* y, int64_t ldy) {                      \
+        tiles_x86::gemm<BITS, CB>(*qx_format(ID), n, tiles, rows, x, ldx, nt, y, ldy);                           \
+    }
