@@ -21,7 +21,8 @@ from quantx.convert.recipes.allocate import Option, allocate  # noqa: E402
 from quantx.convert.recipes.awq import search_scale  # noqa: E402
 from quantx.convert.recipes.calibration import CalibrationSet  # noqa: E402
 from quantx.convert.recipes.qx_quant import gptq_qx, rtn_qx, search_group_scales  # noqa: E402
-from quantx.convert.recipes.recipe import Recipe, apply_to_model, choose, encode_candidates, recipe_by_name  # noqa: E402
+from quantx.convert.recipes.recipe import (  # noqa: E402
+    Recipe, _eligible, apply_to_model, choose, encode_candidates, recipe_by_name)
 from quantx.convert.recipes.sensitivity import fisher_damage, output_fisher, row_output_error  # noqa: E402
 
 FORMATS = ["QX3_U", "QX3_C", "QX4_U", "QX4_C", "QX3_T", "QX4_T"]
@@ -209,25 +210,36 @@ def _calib(n: int, seq: int, vocab: int, seed: int) -> CalibrationSet:
 
 
 def test_output_fisher_equals_autograd_output_gradients() -> None:
-    """output_fisher runs one sequence per backward pass; the sum equals one pass over the batch."""
+    """output_fisher runs one sequence per backward pass, with checkpointed layers and the logits
+    built a few positions at a time; the result equals one plain pass over the batch with
+    transformers' own loss: the mean over predicted tokens of the squared per-token gradients."""
     model = _tiny()
     ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(1))
-    fisher = output_fisher(model, ids)
-    target = model.model.layers[1].mlp.down_proj
-    grads = []
+    chunked = output_fisher(model, ids, loss_chunk=4)  # 15 predicted positions: chunks 4+4+4+3
+    whole = output_fisher(model, ids)
+    assert all(p.requires_grad for p in model.parameters())  # restored
+    grads = {}
 
-    def keep(_m, _i, o) -> None:
-        o.retain_grad()
-        grads.append(o)
-    handle = target.register_forward_hook(keep)
+    def keep(key):
+        def fn(_m, _i, o) -> None:
+            o.retain_grad()
+            grads[key] = o
+        return fn
+    handles = [model.model.layers[i].get_submodule(n).register_forward_hook(keep((i, n)))
+               for i in range(2) for n in ("self_attn.q_proj", "mlp.down_proj")]
     try:
         out = model(ids, labels=ids)
         out.loss.backward()
     finally:
-        handle.remove()
-    g = grads[0].grad.reshape(-1, grads[0].shape[-1]) * ids.numel()
-    np.testing.assert_allclose(fisher[(1, "mlp.down_proj")].numpy(), (g * g).mean(0).numpy(), rtol=1e-4, atol=1e-12)
-    assert fisher_damage(fisher[(1, "mlp.down_proj")], torch.zeros(g.shape[-1])) == 0.0
+        for h in handles:
+            h.remove()
+    predicted = 2 * 15
+    for key, o in grads.items():
+        g = o.grad.reshape(-1, o.shape[-1]) * predicted  # the gradient of the summed loss
+        expected = ((g * g).sum(0) / predicted).numpy()
+        np.testing.assert_allclose(chunked[key].numpy(), expected, rtol=1e-4, atol=1e-12)
+        np.testing.assert_allclose(whole[key].numpy(), expected, rtol=1e-4, atol=1e-12)
+    assert fisher_damage(chunked[(1, "mlp.down_proj")], torch.zeros(expected.shape[-1])) == 0.0
 
 
 def test_recipe_budget_choices_and_no_budget_recipes() -> None:
@@ -257,6 +269,42 @@ def test_recipe_budget_choices_and_no_budget_recipes() -> None:
     del cset, res, low, high
     gc.collect()
     assert not store.exists()  # the spilled candidates go with the last result that needs them
+
+
+def test_quantized_propagation_calibrates_on_the_provisionally_quantized_layers() -> None:
+    """propagate="quantized": layer 1 is calibrated on the outputs of layer 0 holding its least-error
+    eligible 3-bit candidates, exactly as if that layer were quantized in the model; the model
+    itself is left float."""
+    model, calib = _tiny(seed=4), _calib(4, 48, 256, 6)
+    seq_model, float_model = copy.deepcopy(model), copy.deepcopy(model)
+    seq = encode_candidates(seq_model, calib, recipe_by_name("default", propagate="quantized"))
+    flt = encode_candidates(float_model, calib, recipe_by_name("default"))
+    layer0 = [k for k in seq.candidates if k[0] == 0]
+    for k in layer0:  # same inputs for layer 0: the same candidates
+        for a, b in zip(seq.candidates[k], flt.candidates[k]):
+            torch.testing.assert_close(a.dequantize(), b.dequantize())
+    # The model keeps its (scaled) float weights: layer 0 equals the float-propagated run's.
+    for name, p in seq_model.model.layers[0].named_parameters():
+        torch.testing.assert_close(p, float_model.model.layers[0].get_parameter(name))
+
+    reference = copy.deepcopy(model)
+    reference.model.layers[0].load_state_dict(seq_model.model.layers[0].state_dict())
+    for (_, name) in layer0:
+        cs = seq.candidates[(0, name)]
+        pool = [c for c in cs if c.fmt in ("QX3_U", "QX3_T") and _eligible(name, c, cs)]
+        pick = min(pool, key=lambda c: c.criteria["out_err"])
+        reference.model.layers[0].get_submodule(name).weight.data.copy_(pick.dequantize())
+    ref = encode_candidates(reference, calib, recipe_by_name("default"))
+    for k in seq.candidates:
+        if k[0] != 1:
+            continue
+        for a, b, f in zip(seq.candidates[k], ref.candidates[k], flt.candidates[k]):
+            assert a.fmt == b.fmt
+            torch.testing.assert_close(a.dequantize(), b.dequantize(), rtol=1e-4, atol=1e-5)
+            assert a.criteria["out_err"] == pytest.approx(b.criteria["out_err"], rel=1e-3)
+        assert not torch.equal(seq.candidates[k][0].dequantize(), flt.candidates[k][0].dequantize())
+    with pytest.raises(ValueError, match="propagate"):
+        encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", propagate="both"))
 
 
 @pytest.mark.parametrize("kind", ["llama", "qwen2"])

@@ -64,6 +64,13 @@ class Recipe:
     # one backward pass per sequence keeps the memory flat; each sequence costs ~2.6 s on 2 cores).
     sensitivity_seqs: int = 32
     sensitivity_len: int = 512
+    # Which inputs a layer is calibrated on: the float model's ("float"), or those of the earlier
+    # layers already quantized ("quantized", GPTQ's sequential way: a layer's rounding then
+    # compensates the errors upstream). The final choice comes after all layers (it needs the
+    # Fisher pass), so a quantized layer is provisionally its least-error eligible 3-bit candidate.
+    # Measured on SmolLM2-135M (data-free calibration, WikiText-2, 40 windows): "quantized" is
+    # worse, KLD 0.447 vs 0.432 for the default and 0.111 vs 0.105 at --bpw 4.23, so "float" stays.
+    propagate: str = "float"
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
@@ -200,7 +207,12 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     cands: dict[tuple[int, str], list[Candidate]] = {}
     alphas: list[dict[str, float]] = []
     n_layers = len(decoder_layers(model))
-    for lc in stream_layers(model, calib, with_hessian=True, keep_samples=recipe.attn_samples, propagate="float"):
+    if recipe.propagate not in ("float", "quantized"):
+        raise ValueError(f"propagate must be 'float' or 'quantized', not {recipe.propagate!r}")
+    floats: dict[str, torch.Tensor] = {}  # the provisionally quantized layer's float weights
+    for lc in stream_layers(model, calib, with_hessian=True, keep_samples=recipe.attn_samples,
+                            propagate=recipe.propagate):
+        _restore_weights(model, floats)  # the previous layer's outputs are computed by now
         if recipe.awq:
             rep, inputs = awq_scale_layer(lc, shape, rtn_uniform_dequantized, recipe.awq_grid, use_hessian=True)
             scales, alphas = rep.input_scales, alphas + [rep.alphas]
@@ -225,6 +237,8 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
         score_attention(samples, attn.q_proj.weight.data.float(), attn.k_proj.weight.data.float(),
                         cands[(lc.index, "self_attn.q_proj")], cands[(lc.index, "self_attn.k_proj")], shape, rope,
                         attn.q_proj.bias, attn.k_proj.bias)
+        if recipe.propagate == "quantized":
+            floats = _install_provisional(lc, cands, recipe.formats)
         for name in LINEAR_NAMES:
             for c in cands[(lc.index, name)]:
                 c.spill(Path(store.name) / f"{lc.index}.{name}.{c.fmt}.npy")
@@ -233,6 +247,7 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
         if progress:
             progress("quantizing layers", lc.index + 1, n_layers)
 
+    _restore_weights(model, floats)
     if progress:
         progress("sensitivity (Fisher)", 0, 1)
     ids = calib.input_ids[:recipe.sensitivity_seqs, :recipe.sensitivity_len]
@@ -245,6 +260,27 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
         for norm in ("input_layernorm", "post_attention_layernorm"):
             overrides[f"model.layers.{i}.{norm}.weight"] = layer.get_submodule(norm).weight.data.float().numpy().copy()
     return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store)
+
+
+def _install_provisional(lc, cands: dict[tuple[int, str], list[Candidate]],
+                         formats: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Give the layer's linears their least-error eligible candidate among `formats` (for the
+    next layer's inputs); returns the float weights to put back, by parameter name."""
+    floats = {}
+    for name in LINEAR_NAMES:
+        cs = cands[(lc.index, name)]
+        pool = [c for c in cs if c.fmt in formats and _eligible(name, c, cs)] or cs
+        pick = min(pool, key=lambda c: c.criteria["out_err"])
+        weight = lc.layer.get_submodule(name).weight
+        floats[_hf_name(lc.index, name)] = weight.data.clone()
+        weight.data.copy_(pick.dequantize().to(weight.dtype))
+    return floats
+
+
+def _restore_weights(model, floats: dict[str, torch.Tensor]) -> None:
+    for hf, w in floats.items():
+        model.get_parameter(hf).data.copy_(w)
+    floats.clear()
 
 
 def _encode_parallel(jobs: list[tuple[str, torch.Tensor, torch.Tensor, str]], recipe: Recipe) -> dict[tuple[str, str], Candidate]:

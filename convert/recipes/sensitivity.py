@@ -10,24 +10,31 @@ without running the model once per weight and format.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from collections.abc import Iterator
+from functools import partial
+
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from .calibration import LINEAR_NAMES, decoder_layers
 
 
-def output_fisher(model, ids: torch.Tensor) -> dict[tuple[int, str], torch.Tensor]:
-    """{(layer, linear name): F [out]} from the next-token loss on ids [batch, seq].
+def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple[int, str], torch.Tensor]:
+    """{(layer, linear name): F [out]} from the next-token losses on ids [batch, seq], per
+    predicted token (F = E_t[(dl_t/dy)^2] with l the sum of the tokens' losses).
 
-    One sequence per backward pass: the activations a backward pass keeps grow with the tokens
-    in it (SmolLM2-135M: 5.2 GB for 8 x 256 tokens at once), and the squared per-token
-    gradients simply add up over passes."""
+    Memory: a backward pass keeps activations that grow with the tokens in it (SmolLM2-135M:
+    5.2 GB for 8 x 256 tokens at once), so there is one pass per sequence (the squared gradients
+    add up over passes); each decoder layer's activations are recomputed in the backward pass
+    instead of kept (activation checkpointing); and the vocabulary-wide logits, the largest
+    tensors, exist `loss_chunk` positions at a time."""
     sums: dict[tuple[int, str], torch.Tensor] = {}
     hooks = []
-    tokens = 0  # of the current pass: the loss is their mean, so scaling by it undoes the 1/n
 
     def hook(key):
         def fn(_module, _grad_in, grad_out):
-            g = grad_out[0].detach().float().reshape(-1, grad_out[0].shape[-1]) * tokens  # per-token gradients
+            g = grad_out[0].detach().float().reshape(-1, grad_out[0].shape[-1])
             acc = (g * g).sum(0)
             sums[key] = acc if key not in sums else sums[key] + acc
         return fn
@@ -36,22 +43,51 @@ def output_fisher(model, ids: torch.Tensor) -> dict[tuple[int, str], torch.Tenso
         for name in LINEAR_NAMES:
             hooks.append(layer.get_submodule(name).register_full_backward_hook(hook((i, name))))
     saved = [p.requires_grad for p in model.parameters()]
+    predicted = 0
     try:
         for p in model.parameters():
             p.requires_grad_(False)
-        with torch.enable_grad():
+        with torch.enable_grad(), checkpointed_layers(model):
             for seq in ids.split(1):
-                tokens = seq.numel()
                 emb = model.model.embed_tokens(seq).detach().float().requires_grad_(True)
-                out = model(inputs_embeds=emb, labels=seq)
-                out.loss.backward()
-                del out, emb
+                hidden = model.model(inputs_embeds=emb, use_cache=False).last_hidden_state
+                hidden.backward(_next_token_loss_grad(model.lm_head, hidden, seq, loss_chunk))
+                predicted += seq.shape[1] - 1
+                del hidden, emb
     finally:
         for hk in hooks:
             hk.remove()
         for p, r in zip(model.parameters(), saved):
             p.requires_grad_(r)
-    return {k: v / ids.numel() for k, v in sums.items()}
+    return {k: v / predicted for k, v in sums.items()}
+
+
+def _next_token_loss_grad(head: torch.nn.Module, hidden: torch.Tensor, ids: torch.Tensor, chunk: int) -> torch.Tensor:
+    """d(sum over positions of the next-token cross-entropy)/d hidden [1, seq, d], building the
+    logits of `chunk` positions at a time."""
+    h = hidden.detach().requires_grad_(True)
+    last = h.shape[1] - 1  # the last position predicts nothing
+    for start in range(0, last, chunk):
+        end = min(start + chunk, last)
+        logits = head(h[:, start:end]).float()
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[0, start + 1:end + 1],
+                                                 reduction="sum")
+        loss.backward()
+    return h.grad
+
+
+@contextmanager
+def checkpointed_layers(model) -> Iterator[None]:
+    """Run every decoder layer under non-reentrant activation checkpointing (transformers' own
+    switch for it applies only in training mode, which would also turn dropout on)."""
+    layers = list(decoder_layers(model))
+    for layer in layers:
+        layer.forward = partial(checkpoint, layer.forward, use_reentrant=False)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward  # back to the class's method
 
 
 def row_output_error(weight: torch.Tensor, dequantized: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor:
