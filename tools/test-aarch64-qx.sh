@@ -13,7 +13,7 @@ FLAGS=(-std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter -Inative -DQX_ARCH_ARM
 objs=()
 for f in native/kernels/qx_*.cpp native/qx_gguf.cpp native/tests/test_qx.cpp; do
   case "$f" in
-    *_avx2.cpp|*_avx512.cpp) continue ;;
+    *_avx2.cpp|*_avx512.cpp|*_avx512vbmi.cpp) continue ;;
     *_neondot.cpp) extra=(-march=armv8.2-a+dotprod) ;;
     *) extra=() ;;
   esac

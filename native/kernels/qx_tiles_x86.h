@@ -56,11 +56,11 @@ static inline __m256i lookup(__m256i codes, const Tables& t) {
     if constexpr (!CB) {
         return codes;  // U types: the code is the unsigned weight byte (bias 4 / 8)
     } else {
-        const __m512i idx = _mm512_zextsi256_si512(_mm256_or_si256(codes, row_offsets<BITS>()));
+        const __m256i idx = _mm256_or_si256(codes, row_offsets<BITS>());
         if constexpr (BITS == 3)
-            return _mm512_castsi512_si256(_mm512_permutexvar_epi8(idx, t.a));
+            return _mm256_permutex2var_epi8(_mm512_castsi512_si256(t.a), idx, _mm512_extracti64x4_epi64(t.a, 1));
         else
-            return _mm512_castsi512_si256(_mm512_permutex2var_epi8(t.a, idx, t.b));
+            return _mm512_castsi512_si256(_mm512_permutex2var_epi8(t.a, _mm512_zextsi256_si512(idx), t.b));
     }
 }
 
