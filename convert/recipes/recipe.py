@@ -33,6 +33,7 @@ from .candidates import Q8_0, Candidate, encode_candidate, format_bits, score_at
 from .memory import release_freed_memory
 from .qx_quant import rtn_uniform_dequantized
 from .sensitivity import fisher_damage, output_fisher
+from .tune import TuneReport, TuneSettings, tune_result
 
 THREE_BIT = ("QX3_U", "QX3_T")
 UPGRADES = ("QX4_U", "QX4_T", Q8_0)
@@ -71,6 +72,11 @@ class Recipe:
     # Measured on SmolLM2-135M (data-free calibration, WikiText-2, 40 windows): "quantized" is
     # worse, KLD 0.447 vs 0.432 for the default and 0.111 vs 0.105 at --bpw 4.23, so "float" stays.
     propagate: str = "float"
+    # End-to-end tuning of the chosen encodings' group scales and the RMSNorm weights (codes
+    # fixed) against the float model's next-token distributions (tune.py): passes over the
+    # calibration sequences (0: none) and Adam's rate on each parameter's relative change.
+    tune_epochs: int = 2
+    tune_lr: float = 1e-3
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
@@ -121,6 +127,7 @@ class RecipeResult:
     awq_alphas: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     store: tempfile.TemporaryDirectory | None = None  # holds the spilled candidates; removed with the result
+    tuning: TuneReport | None = None          # the end-to-end tuning, when the recipe ran it
 
     @property
     def bpw_linear(self) -> float:
@@ -137,6 +144,7 @@ class RecipeResult:
     def to_dict(self) -> dict:
         return {"recipe": asdict(self.recipe), "bpw_linear": self.bpw_linear, "formats": self.format_counts(),
                 "calibration": self.calibration, "awq_alphas": self.awq_alphas, "seconds": self.seconds,
+                "tuning": None if self.tuning is None else asdict(self.tuning),
                 "tensors": [asdict(t) for t in self.tensors]}
 
 
@@ -186,9 +194,22 @@ class CandidateSet:
 def quantize_model(model, calib: CalibrationSet, recipe: Recipe,
                    progress: Callable[[str, int, int], None] | None = None) -> RecipeResult:
     """Run the recipe on a float HF llama/qwen2 model (modified in place: scales folded, weights
-    left float) and return the chosen encoding of every linear weight of the decoder blocks.
-    progress(stage, done, total) is called as layers complete."""
-    return choose(encode_candidates(model, calib, recipe, progress), recipe)
+    left float) and return the chosen encoding of every linear weight of the decoder blocks,
+    tuned end to end when the recipe says so. progress(stage, done, total) is called as work
+    completes."""
+    result = choose(encode_candidates(model, calib, recipe, progress), recipe)
+    tune_chosen(model, result, calib, progress)
+    return result
+
+
+def tune_chosen(model, result: RecipeResult, calib: CalibrationSet,
+                progress: Callable[[str, int, int], None] | None = None) -> None:
+    """Step 4, when result.recipe.tune_epochs > 0: tune the chosen encodings' scales and the norms
+    of the scaled float `model` end to end (tune.py); result takes the tuned values."""
+    r = result.recipe
+    if r.tune_epochs > 0:
+        settings = TuneSettings(epochs=r.tune_epochs, lr=r.tune_lr, seqs=r.sensitivity_seqs, seq_len=r.sensitivity_len)
+        tune_result(model, result, calib, settings, progress)
 
 
 @torch.no_grad()

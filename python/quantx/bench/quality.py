@@ -180,18 +180,20 @@ def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Ten
 @dataclass(frozen=True)
 class QxMethod:
     """A QuantX method of the bench: 'qx-default', 'qx-uniform', 'qx-codebook' (recipes, with
-    optional '-bpw4.14' and '-a16'), or 'qx-rtn-u' / 'qx-rtn-c' (plain round-to-nearest outtypes)."""
+    optional '-bpw4.14', '-a16' and '-notune': without the end-to-end tuning), or 'qx-rtn-u' /
+    'qx-rtn-c' (plain round-to-nearest outtypes)."""
     spec: str
     recipe: str
     bpw: float | None
     act: int
+    tune: bool = True
 
     @classmethod
     def parse(cls, spec: str) -> "QxMethod":
         parts = spec.split("-")[1:]
         if not parts:
             raise SystemExit(f"bad QuantX method {spec!r}")
-        recipe, bpw, act = parts[0], None, 8
+        recipe, bpw, act, tune = parts[0], None, 8, True
         if recipe == "rtn":
             if len(parts) < 2 or parts[1] not in ("u", "c"):
                 raise SystemExit(f"bad QuantX method {spec!r}: use qx-rtn-u or qx-rtn-c")
@@ -202,9 +204,11 @@ class QxMethod:
                 bpw = float(p[3:])
             elif p == "a16":
                 act = 16
+            elif p == "notune":
+                tune = False
             else:
                 raise SystemExit(f"unknown option {p!r} in {spec!r}")
-        return cls(spec, recipe, bpw, act)
+        return cls(spec, recipe, bpw, act, tune)
 
 
 def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], calib: Callable[[], CalibrationSet],
@@ -216,20 +220,22 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
     from quantx.convert import convert
     from quantx.convert.pipeline import ConvertOptions, convert_with
     from quantx.convert.recipe_outtype import RecipeOuttype
-    from quantx.convert.recipes.recipe import choose, encode_candidates, recipe_by_name
+    from quantx.convert.recipes.recipe import choose, encode_candidates, recipe_by_name, tune_chosen
 
     methods = [QxMethod.parse(s) for s in specs]
-    recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act) for m in methods if not m.recipe.startswith("rtn")}
+    recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act, tune_epochs=None if m.tune else 0)
+               for m in methods if not m.recipe.startswith("rtn")}
     formats: list[str] = []
     for r in recipes.values():
         formats += [f for f in r.all_formats() if f not in formats]
-    cset, enc_seconds, enc_rss = None, 0.0, 0.0
+    cset, enc_seconds, enc_rss, folded = None, 0.0, 0.0, None
     if recipes:
         cal = calib()
+        folded = copy.deepcopy(base)  # the scaled float model the candidates are encoded from
         with PeakRss() as rss:
             t = time.perf_counter()
             first = replace(next(iter(recipes.values())), propagate=propagate)
-            cset = encode_candidates(copy.deepcopy(base), cal, first, formats=tuple(formats))
+            cset = encode_candidates(folded, cal, first, formats=tuple(formats))
             enc_seconds = time.perf_counter() - t
         enc_rss = rss.peak / 2**20
     n_params = sum(p.numel() for p in base.parameters())  # a tied embedding/head is one parameter, counted once
@@ -243,6 +249,7 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
                 bpw = _qx_linear_bpw(path)
             else:
                 res = choose(cset, recipes[m.spec])
+                tune_chosen(folded, res, cal)
                 convert_with(model_dir, path, ConvertOptions(RecipeOuttype(m.spec, res), force=True, quiet=True))
                 bpw = res.bpw_linear
             seconds = time.perf_counter() - t + (0.0 if m.recipe.startswith("rtn") else enc_seconds)

@@ -2,7 +2,8 @@
 
 By default the QuantX recipe quantizes every linear weight of the decoder blocks to about
 3.1 bits per weight (uniform or codebook format chosen per weight, activation-aware scales
-folded into the norms, GPTQ rounding, sensitivity-driven mixed precision to --bpw).
+folded into the norms, GPTQ rounding, sensitivity-driven mixed precision to --bpw), then
+tunes the group scales and norms end to end against the float model (--tune-epochs).
 --outtype instead writes one plain type for every weight (f16, q8_0, or a QuantX format by
 round-to-nearest).
 """
@@ -54,6 +55,8 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--calib", metavar="FILE", help="calibration text file (default: data-free, model-generated text)")
     q.add_argument("--calib-samples", type=int, default=32, metavar="N", help="calibration sequences (default 32)")
     q.add_argument("--calib-seq", type=int, default=512, metavar="N", help="tokens per calibration sequence (default 512)")
+    q.add_argument("--tune-epochs", type=int, metavar="N", help="passes of the end-to-end tuning of the group "
+                   "scales and norms against the float model's outputs (default 2; 0: no tuning)")
     q.add_argument("--report", metavar="FILE", help="write the per-tensor choices and criteria as JSON")
     q.add_argument("--plot", metavar="DIR", help="draw each layer's weight histograms with the uniform and codebook "
                    "levels and the choice (PNG per layer)")
@@ -117,7 +120,10 @@ def _recipe(args) -> int:
     hf_logging.set_verbosity_error()  # e.g. the calibration text being longer than the model's context
     if args.quiet:
         hf_logging.disable_progress_bar()
-    recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act)
+    if args.tune_epochs is not None and args.tune_epochs < 0:
+        print("quantx-convert: error: --tune-epochs must be 0 or more", file=sys.stderr)
+        return 2
+    recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act, tune_epochs=args.tune_epochs)
     calib = CalibrationOptions(args.calib, args.calib_samples, args.calib_seq)
     bars = _Bars(args.quiet)
     try:
@@ -137,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     from quantx.convert.recipes.recipe import RECIPES
 
     args = build_parser(list(available_outtypes()), list(RECIPES)).parse_args(argv)
-    if args.outtype and (args.bpw is not None or args.calib or args.report or args.plot or args.recipe != "default"):
-        print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--report "
+    if args.outtype and (args.bpw is not None or args.calib or args.report or args.plot or args.recipe != "default"
+                         or args.tune_epochs is not None):
+        print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--tune-epochs/--report "
               "belong to the QuantX recipe", file=sys.stderr)
         return 1
     try:

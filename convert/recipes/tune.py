@@ -1,0 +1,225 @@
+"""End-to-end tuning of a quantized model's continuous parameters, the codes fixed.
+
+Once every linear weight has its format and codes, a QuantX file still holds free real-valued
+parameters: each group's fp16 scale, and the RMSNorm weights (stored as F32). Rounding decided
+the codes layer by layer, each on its own output error; tuning the scales and norms on the
+whole model's output (KL divergence to the float model's next-token distribution on the
+calibration tokens) lets later layers make up for the errors of earlier ones, which no
+layer-local criterion sees (as EfficientQAT's end-to-end step and Norm-Tweaking do). Nothing
+changes at inference: the file has the same tensors and bytes per weight.
+
+Each scale and norm weight is tuned relative to its start (p = p0 * (1 + theta), theta from 0),
+so one learning rate suits tensors of any magnitude; Adam, one calibration sequence per step.
+The token embedding and output head are used as the file stores them (Q8_0) and stay fixed.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import gguf
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .calibration import CalibrationSet, decoder_layers
+from .qx_quant import GROUP, QxQuant
+from .sensitivity import checkpointed_layers
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    epochs: int = 2              # passes over the calibration sequences (0: no tuning)
+    lr: float = 1e-3             # Adam, on the relative change of each parameter
+    seqs: int = 32               # calibration sequences used
+    seq_len: int = 512
+    norms: bool = True           # tune the RMSNorm weights too
+
+
+@dataclass
+class TuneReport:
+    steps: int
+    kl_first_epoch: float        # mean KL to the float model over the first epoch's steps
+    kl_last_epoch: float         # ... and over the last epoch's
+    seconds: float
+    scales_tuned: int            # how many group scales changed
+    norms_tuned: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
+class _RelativeParam(torch.nn.Module):
+    """p = p0 * (1 + theta): theta is the trained parameter."""
+
+    def __init__(self, p0: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("p0", p0.detach().clone())
+        self.theta = torch.nn.Parameter(torch.zeros_like(p0))
+
+    def value(self) -> torch.Tensor:
+        return self.p0 * (1.0 + self.theta)
+
+
+class QuantizedLinear(torch.nn.Module):
+    """A linear layer whose weight is scale[g] * value, the values (table entries of the fixed
+    codes) frozen and the group scales trained."""
+
+    def __init__(self, qx: QxQuant, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.qtype = qx.qtype
+        self.register_buffer("codes", qx.codes.clone())
+        self.register_buffer("tables", qx.tables.clone())
+        self.register_buffer("values", torch.gather(qx.tables, 1, qx.codes.long()))
+        self.scale = _RelativeParam(qx.scales)
+        self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def weight_now(self) -> torch.Tensor:
+        n = self.values.shape[1]
+        return self.scale.value().repeat_interleave(GROUP, dim=1)[:, :n] * self.values
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight_now(), self.bias)
+
+    def quantized(self) -> QxQuant:
+        """The tuned encoding: the same codes and tables, the scales rounded to fp16."""
+        s = self.scale.value().detach().clamp(-65504, 65504).to(torch.float16).to(torch.float32)
+        return QxQuant(self.qtype, self.codes, s, self.tables)
+
+
+def _q8_0(w: torch.Tensor) -> torch.Tensor:
+    """w as the file stores it in Q8_0 (rows of a multiple of 32)."""
+    q = gguf.quants.quantize(w.detach().numpy().astype(np.float32), gguf.GGMLQuantizationType.Q8_0)
+    return torch.from_numpy(gguf.quants.dequantize(q, gguf.GGMLQuantizationType.Q8_0).copy()).view_as(w)
+
+
+def _norms(model) -> dict[str, torch.nn.Module]:
+    out = {}
+    for i, layer in enumerate(decoder_layers(model)):
+        out[f"model.layers.{i}.input_layernorm.weight"] = layer.input_layernorm
+        out[f"model.layers.{i}.post_attention_layernorm.weight"] = layer.post_attention_layernorm
+    out["model.norm.weight"] = model.model.norm
+    return out
+
+
+def _swap_embedding(student) -> None:
+    emb = student.model.embed_tokens.weight
+    if emb.shape[1] % 32 == 0:
+        emb.data.copy_(_q8_0(emb.data))
+    head = student.lm_head.weight
+    if head.data_ptr() != emb.data_ptr() and head.shape[1] % 32 == 0:
+        head.data.copy_(_q8_0(head.data))
+
+
+def build_student(model, chosen: dict) -> tuple[torch.nn.Module, dict[str, QuantizedLinear]]:
+    """A copy of the (scaled, float) model computing what the file will: every chosen QuantX
+    weight a QuantizedLinear, Q8_0 weights and the embedding dequantized from Q8_0."""
+    student = copy.deepcopy(model)
+    for p in student.parameters():
+        p.requires_grad_(False)
+    _swap_embedding(student)
+    linears: dict[str, QuantizedLinear] = {}
+    for hf, cand in chosen.items():
+        module_name = hf[: -len(".weight")]
+        parent_name, _, child = module_name.rpartition(".")
+        parent = student.get_submodule(parent_name)
+        old = getattr(parent, child)
+        qx = cand.quantx()
+        if qx is None:  # Q8_0
+            old.weight.data.copy_(cand.dequantize().to(old.weight.dtype))
+            continue
+        ql = QuantizedLinear(qx, old.bias)
+        setattr(parent, child, ql)
+        linears[hf] = ql
+    return student, linears
+
+
+class _TunedNorm(torch.nn.Module):
+    """Wraps an RMSNorm so its weight is p0 * (1 + theta)."""
+
+    def __init__(self, norm: torch.nn.Module) -> None:
+        super().__init__()
+        self.eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6))
+        self.weight = _RelativeParam(norm.weight.data.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight.value() * h.to(dtype)
+
+
+def _install_norms(student) -> dict[str, _TunedNorm]:
+    out = {}
+    for hf, norm in _norms(student).items():
+        module_name = hf[: -len(".weight")]
+        parent_name, _, child = module_name.rpartition(".")
+        parent = student.get_submodule(parent_name)
+        tn = _TunedNorm(norm)
+        setattr(parent, child, tn)
+        out[hf] = tn
+    return out
+
+
+def kl_to_teacher(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of KL(teacher || student) of the next-token distributions."""
+    t = torch.log_softmax(teacher_logits.float(), -1)
+    s = torch.log_softmax(student_logits.float(), -1)
+    return (t.exp() * (t - s)).sum(-1).mean()
+
+
+def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
+                progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
+    """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
+    new Candidate (the untuned one, shared with the candidate set, is left as it was), the tuned
+    norms join its float overrides, and the report goes to result.tuning."""
+    tuned, norms, report = tune_model(model, result.chosen, calib, settings, progress)
+    for hf, q in tuned.items():
+        old = result.chosen[hf]
+        result.chosen[hf] = replace(old, qx=q, spilled=None, q8=None, codebook=old.tensor_codebook())
+    result.float_overrides = {**result.float_overrides, **norms}
+    result.tuning = report
+    return report
+
+
+def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSettings,
+               progress: Callable[[str, int, int], None] | None = None
+               ) -> tuple[dict[str, QxQuant], dict[str, np.ndarray], TuneReport]:
+    """Tune the chosen encodings' group scales (and the RMSNorm weights) of `model` (the scaled
+    float HF model the encodings were made from; left unchanged). Returns the tuned encodings by
+    HF weight name, the tuned norm weights by HF name, and a report."""
+    t0 = time.perf_counter()
+    ids = calib.input_ids[: settings.seqs, : settings.seq_len]
+    student, linears = build_student(model, chosen)
+    norms = _install_norms(student) if settings.norms else {}
+    params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
+    opt = torch.optim.Adam(params, lr=settings.lr)
+    steps = settings.epochs * ids.shape[0]
+    losses: list[float] = []
+    model.eval()
+    student.eval()
+    with checkpointed_layers(student):
+        for step in range(steps):
+            seq = ids[step % ids.shape[0]].unsqueeze(0)
+            with torch.no_grad():
+                teacher = model(seq, use_cache=False).logits[0, :-1]
+            with torch.enable_grad():
+                logits = student(seq, use_cache=False).logits[0, :-1]
+                loss = kl_to_teacher(teacher, logits)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress:
+                progress("tuning scales", step + 1, steps)
+    per_epoch = ids.shape[0]
+    tuned = {hf: ql.quantized() for hf, ql in linears.items()}
+    changed = sum(int((q.scales != chosen[hf].quantx().scales).sum()) for hf, q in tuned.items())
+    norm_values = {hf: tn.weight.value().detach().numpy().astype(np.float32) for hf, tn in norms.items()}
+    report = TuneReport(steps, float(np.mean(losses[:per_epoch])) if losses else math.nan,
+                        float(np.mean(losses[-per_epoch:])) if losses else math.nan,
+                        time.perf_counter() - t0, changed, len(norm_values))
+    return tuned, norm_values, report

@@ -1,0 +1,118 @@
+"""End-to-end tuning of the chosen encodings (convert/recipes/tune.py): the student it trains
+computes what the file will, tuning lowers the KL to the float model on the calibration data,
+and it changes only the scales and norms (codes and tables stay, scales stay fp16)."""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import gguf
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from quantx.convert.recipes.calibration import CalibrationSet  # noqa: E402
+from quantx.convert.recipes.recipe import apply_to_model, choose, encode_candidates, recipe_by_name, tune_chosen  # noqa: E402
+from quantx.convert.recipes.tune import TuneSettings, build_student, kl_to_teacher, tune_model  # noqa: E402
+
+
+def _tiny(seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = transformers.LlamaConfig(vocab_size=256, hidden_size=128, intermediate_size=320, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                                   attn_implementation="eager")
+    model = transformers.LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.input_layernorm.weight.uniform_(0.5, 1.5)
+            layer.post_attention_layernorm.weight.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _calib(n: int = 8, seq: int = 64) -> CalibrationSet:
+    ids = torch.randint(0, 256, (n, seq), generator=torch.Generator().manual_seed(7))
+    return CalibrationSet(ids, "random", "0" * 64, 0)
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    model, calib = _tiny(), _calib()
+    recipe = recipe_by_name("default", tune_epochs=0)
+    result = choose(encode_candidates(model, calib, recipe), recipe)
+    return model, calib, result
+
+
+def _fake_quantized(model, result):
+    fq = copy.deepcopy(model)
+    with torch.no_grad():
+        apply_to_model(fq, result)
+        for name, arr in result.float_overrides.items():
+            fq.get_parameter(name).copy_(torch.from_numpy(arr))
+        emb = fq.model.embed_tokens.weight
+        q8 = gguf.quants.quantize(emb.numpy(), gguf.GGMLQuantizationType.Q8_0)
+        emb.copy_(torch.from_numpy(gguf.quants.dequantize(q8, gguf.GGMLQuantizationType.Q8_0)))
+        if fq.lm_head.weight.data_ptr() != emb.data_ptr():
+            head = fq.lm_head.weight
+            q8 = gguf.quants.quantize(head.numpy(), gguf.GGMLQuantizationType.Q8_0)
+            head.copy_(torch.from_numpy(gguf.quants.dequantize(q8, gguf.GGMLQuantizationType.Q8_0)))
+    return fq
+
+
+def _mean_kl(teacher, student, ids: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float(np.mean([float(kl_to_teacher(teacher(s[None]).logits[0, :-1], student(s[None]).logits[0, :-1]))
+                              for s in ids]))
+
+
+def test_student_computes_the_fake_quantized_model(encoded) -> None:
+    model, calib, result = encoded
+    student, linears = build_student(model, result.chosen)
+    assert linears and set(linears) <= set(result.chosen)
+    for hf, ql in linears.items():  # every QuantX weight exactly as the candidate dequantizes
+        torch.testing.assert_close(ql.weight_now(), result.chosen[hf].dequantize(), rtol=0, atol=0)
+    fq = _fake_quantized(model, result)
+    ids = calib.input_ids[:2]
+    with torch.no_grad():
+        torch.testing.assert_close(student(ids).logits, fq(ids).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded) -> None:
+    model, calib, result = encoded
+    tuned, norms, report = tune_model(model, result.chosen, calib, TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64))
+    assert report.steps == 32 and report.kl_last_epoch < report.kl_first_epoch
+    assert report.scales_tuned > 0 and report.norms_tuned == len(norms) == 2 * 2 + 1
+    for hf, q in tuned.items():
+        before = result.chosen[hf].quantx()
+        assert torch.equal(q.codes, before.codes) and torch.equal(q.tables, before.tables)
+        assert torch.equal(q.scales, q.scales.to(torch.float16).to(torch.float32))  # what the file stores
+    # Measured afresh on the calibration data: the tuned model is closer to the float one.
+    after = copy.copy(result)
+    after.chosen = dict(result.chosen)
+    for hf, q in tuned.items():
+        after.chosen[hf] = replace(after.chosen[hf], qx=q, spilled=None)
+    after.float_overrides = {**result.float_overrides, **norms}
+    assert "model.norm.weight" in after.float_overrides
+    kl_before = _mean_kl(model, _fake_quantized(model, result), calib.input_ids)
+    kl_after = _mean_kl(model, _fake_quantized(model, after), calib.input_ids)
+    assert kl_after < 0.9 * kl_before, (kl_before, kl_after)
+
+
+def test_tune_chosen_replaces_the_result_and_keeps_the_candidate_set(encoded) -> None:
+    model, calib, result = encoded
+    res = copy.copy(result)
+    res.chosen = dict(result.chosen)
+    res.recipe = recipe_by_name("default", tune_epochs=1)
+    originals = {hf: c.quantx().scales.clone() for hf, c in result.chosen.items() if c.quantx() is not None}
+    tune_chosen(model, res, calib)
+    assert res.tuning is not None and res.tuning.steps == 1 * min(calib.input_ids.shape[0], res.recipe.sensitivity_seqs)
+    changed = [hf for hf in originals if not torch.equal(res.chosen[hf].quantx().scales, originals[hf])]
+    assert changed
+    for hf, scales in originals.items():  # the candidate set's own encodings are untouched
+        assert torch.equal(result.chosen[hf].quantx().scales, scales)
+    # no tuning: nothing changes
+    res0 = copy.copy(result)
+    res0.chosen = dict(result.chosen)
+    tune_chosen(model, res0, calib)
+    assert res0.tuning is None and all(res0.chosen[k] is result.chosen[k] for k in result.chosen)
