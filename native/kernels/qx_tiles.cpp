@@ -40,11 +40,11 @@ void qx_tile_rows(const QxFormat& f, const uint8_t* w, size_t row_bytes, int64_t
                 for (int j = 0; j < 4; ++j) {
                     const int i = 4 * r + j;
                     if (f.bits == 3) {
-                        for (int m = 0; m < 4; ++m) {
-                            dst[i] |= (uint8_t)((c[r][4 * m + j] & 3) << (2 * m));
-                            dst[32 + i] |= (uint8_t)((c[r][4 * (m + 4) + j] & 3) << (2 * m));
-                        }
-                        for (int m = 0; m < 8; ++m) dst[64 + i] |= (uint8_t)(((c[r][4 * m + j] >> 2) & 1) << m);
+                        uint8_t k3[8];
+                        for (int k = 0; k < 8; ++k) k3[k] = (uint8_t)(c[r][4 * k + j] & 7);
+                        dst[i] = (uint8_t)(k3[0] | k3[1] << 3 | (k3[6] & 3) << 6);
+                        dst[32 + i] = (uint8_t)(k3[2] | k3[3] << 3 | (k3[7] & 3) << 6);
+                        dst[64 + i] = (uint8_t)(k3[4] | k3[5] << 3 | (k3[6] >> 2) << 6 | (k3[7] >> 2) << 7);
                     } else {
                         for (int p = 0; p < 4; ++p)
                             dst[32 * p + i] = (uint8_t)((c[r][8 * p + j] & 0x0F) | ((c[r][8 * p + 4 + j] & 0x0F) << 4));
@@ -68,9 +68,10 @@ void qx_untile_row(const QxFormat& f, const uint8_t* tile, int64_t n, int r, uin
             for (int j = 0; j < 4; ++j) {
                 const int i = 4 * r + j;
                 if (f.bits == 3) {
-                    const uint8_t lo = (uint8_t)((src[k < 4 ? i : 32 + i] >> (2 * (k & 3))) & 3);
-                    const uint8_t hi = (uint8_t)((src[64 + i] >> k) & 1);
-                    c[4 * k + j] = (uint8_t)(lo | (hi << 2));
+                    const uint8_t p[3] = {src[i], src[32 + i], src[64 + i]};
+                    // chunks 6, 7: low 2 bits at the top of P0 / P1, bit 2 at bit 6 / 7 of P2
+                    c[4 * k + j] = (uint8_t)(k < 6 ? (p[k / 2] >> (3 * (k % 2))) & 7
+                                                   : (p[k - 6] >> 6) | ((p[2] >> k) & 1) << 2);
                 } else {
                     const uint8_t v = src[32 * (k / 2) + i];
                     c[4 * k + j] = (uint8_t)(k % 2 ? v >> 4 : v & 0x0F);

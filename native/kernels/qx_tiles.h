@@ -15,10 +15,11 @@
 //   C types only: 8 x K bytes, row r's table entry e + 128 (unsigned) at r*K + e;
 //   G x 16 bytes: group g's fp16 scales of rows 0..7;
 //   B x 8 x sub_bytes bytes: per 32-block, the 8 rows' codes:
-//     QX3 (96 bytes): L0[32], L1[32], H[32]; byte i = 4r + j (row r, j < 4):
-//       L0[i] bits 2m..2m+1 = low 2 bits of code[r][4m + j]        (m < 4),
-//       L1[i] bits 2m..2m+1 = low 2 bits of code[r][4(m + 4) + j]  (m < 4),
-//       H[i]  bit m         = bit 2 of code[r][4m + j]             (m < 8);
+//     QX3 (96 bytes): P0[32], P1[32], P2[32]; byte i = 4r + j (row r, j < 4), c_k = code[r][4k + j]:
+//       P0[i] = c_0 | c_1 << 3 | (c_6 & 3) << 6,
+//       P1[i] = c_2 | c_3 << 3 | (c_7 & 3) << 6,
+//       P2[i] = c_4 | c_5 << 3 | (c_6 >> 2) << 6 | (c_7 >> 2) << 7
+//       (six chunks are one 16-bit shift and a mask; chunks 6 and 7 join two planes);
 //     QX4 (128 bytes): N0..N3[32]; N_p[i] = code[r][8p + j] | code[r][8p + 4 + j] << 4.
 // A last tile with fewer than 8 rows repeats its last row (the kernels drop those lanes).
 #pragma once
