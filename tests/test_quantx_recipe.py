@@ -159,6 +159,29 @@ def test_awq_hessian_loss_equals_sample_loss() -> None:
     assert a1 == a2 and torch.equal(s1, s2)
 
 
+def test_a8_activation_term_migrates_outliers() -> None:
+    """With the int8 activation term (W3A8), the scale search moves an activation outlier into
+    the weights even when the weight rounding is exact; without it there is nothing to gain."""
+    from quantx.convert.recipes.awq import int8_block_error_sq
+
+    x = _activations(512, 64, 11)
+    x[:, 3] *= 300.0  # one outlier channel: its 32-block's int8 step crushes the other 31
+    w = [_weights(48, 64, 12)]
+    exact = lambda t: t  # noqa: E731
+    _, a_plain, l_plain = search_scale(x, x.abs().mean(0), w, exact, grid=10)
+    _, a_act, l_act = search_scale(x, x.abs().mean(0), w, exact, grid=10, act_block=32)
+    assert a_plain == 0.0 and max(l_plain) < 1e-6
+    assert a_act > 0.0 and min(l_act) < 0.5 * l_act[0]
+    # the term is the output error of rounding the activations (uncorrelated channels)
+    xs = x / x.abs().mean(0).pow(0.5)
+    q = xs.reshape(512, -1, 32)
+    d = q.abs().amax(-1, keepdim=True) / 127
+    e = (torch.round(q / d) * d - q).reshape(512, 64)
+    direct = float(((e @ w[0].T) ** 2).mean())
+    approx = float(((w[0] ** 2) @ int8_block_error_sq(xs)).mean())
+    assert approx == pytest.approx(direct, rel=0.15)
+
+
 def _brute_force(options: dict[str, list[Option]], budget: float) -> float:
     best = float("inf")
     for combo in itertools.product(*options.values()):

@@ -14,6 +14,13 @@ Scaling pairs in a llama/qwen2 decoder layer:
 
 Deviation from the paper's code: the loss is the output error of the scaled linear layers
 themselves (for q/k/v the paper measures the attention block output).
+
+W3A8 (SmoothQuant's concern): the runtime also rounds the activations, to int8 per block of 32,
+and dividing x by s moves activation outliers into the weights, which shrinks that error. With
+act_block set, the search adds the activation rounding error to the loss, so the chosen alpha
+weighs both. Measured on SmolLM2-135M (layers 0, 5, 15, 29): at the weight-only alpha, int8
+rounding of 32-blocks adds 1e-3 of the 3-bit weight error (the scaling already cut it 1.2-6x from
+alpha = 0), and not one alpha changed; the term matters where the activations are coarser.
 """
 from __future__ import annotations
 
@@ -69,11 +76,24 @@ def fold_into_previous_linear(prev: torch.nn.Linear, nxt: torch.nn.Linear, s_pre
     nxt.weight.data *= s_next_cols.to(nxt.weight.dtype).unsqueeze(0)
 
 
+ACT_BLOCK = 32  # the runtime's int8 activation blocks (BlockQ8)
+
+
+def int8_block_error_sq(x: torch.Tensor, block: int = ACT_BLOCK) -> torch.Tensor:
+    """E[e_j^2] per input channel j of the rounding error e of x [tokens, in] quantized as the
+    runtime does for A8 (per `block` consecutive values: scale absmax / 127, round to nearest)."""
+    xb = x.float().reshape(x.shape[0], -1, block)
+    d = xb.abs().amax(-1, keepdim=True) / 127
+    q = torch.round(xb / torch.where(d > 0, d, torch.ones_like(d))).clamp(-127, 127) * d
+    return ((q - xb) ** 2).mean(0).reshape(-1)
+
+
 @torch.no_grad()
 def search_scale(x: torch.Tensor | None, x_abs_mean: torch.Tensor, weights: list[torch.Tensor], quantize: Quantizer,
                  grid: int = 20, tie: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  expand: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 hessian: torch.Tensor | None = None) -> tuple[torch.Tensor, float, list[float]]:
+                 hessian: torch.Tensor | None = None, act_x: torch.Tensor | None = None,
+                 act_block: int | None = None) -> tuple[torch.Tensor, float, list[float]]:
     """Best per-input-channel scale for linears sharing input x [tokens, in].
 
     hessian: X^T X / tokens of the input instead of x: the same output error,
@@ -81,12 +101,20 @@ def search_scale(x: torch.Tensor | None, x_abs_mean: torch.Tensor, weights: list
     of one [out, in] x [in, in] product per candidate instead of [tokens, in] x [in, out].
     tie/expand: for GQA v->o, scales live on the kv rows (tie reduces the statistic, expand
     maps the scale back to o's inputs). Returns (scale in o-input space, best alpha, losses).
+    act_block: add the output error of rounding the scaled activations (samples act_x, or x) to
+    int8 in blocks of act_block: sum_j E[e_j^2] ||(W diag(s))[:, j]||^2 per output row (rounding
+    errors of different channels taken as uncorrelated), the units of the weight term.
     """
     if (x is None) == (hessian is None):
         raise ValueError("give exactly one of x and hessian")
     if x is not None:
         x = x.float()
         ref = [x @ w.float().T for w in weights]
+    act_x = x if act_x is None else act_x.float()
+    if act_block is not None and act_x is None:
+        raise ValueError("the activation term needs activation samples (x or act_x)")
+    if act_block is not None and act_x.shape[1] % act_block:
+        act_block = None  # no A8 path for such rows: the runtime keeps these activations float
     stat = tie(x_abs_mean) if tie is not None else x_abs_mean
     best = (float("inf"), None, 0.0)
     losses = []
@@ -105,6 +133,10 @@ def search_scale(x: torch.Tensor | None, x_abs_mean: torch.Tensor, weights: list
             for w, r in zip(weights, ref):
                 wq = quantize(w.float() * s_full.unsqueeze(0))
                 loss += float(((xs @ wq.T - r) ** 2).mean())
+        if act_block is not None:
+            e2 = int8_block_error_sq(act_x / s_full, act_block)
+            for w in weights:
+                loss += float(((w.float() * s_full.unsqueeze(0)) ** 2 @ e2).mean())
         losses.append(loss)
         if loss < best[0]:
             best = (loss, s_full, alpha)
@@ -156,13 +188,15 @@ class AwqLayerReport:
 
 @torch.no_grad()
 def awq_scale_layer(lc: LayerCalibration, shape: AttentionShape, quantize: Quantizer,
-                    grid: int = 20, use_hessian: bool = False) -> tuple[AwqLayerReport, dict[str, torch.Tensor]]:
+                    grid: int = 20, use_hessian: bool = False,
+                    act_block: int | None = None) -> tuple[AwqLayerReport, dict[str, torch.Tensor]]:
     """Search and fold the four AWQ scalings of one decoder layer.
 
     Returns the report and the kept calibration inputs of every linear, divided by the
     folded scales (i.e. the inputs the scaled layer now sees).
     use_hessian: score the scales with the inputs' Hessians (all calibration tokens; needs
     stream_layers(with_hessian=True)) instead of the kept samples (the paper's way).
+    act_block: also weigh the int8 activation rounding of W3A8 (search_scale), on the kept samples.
     """
     layer = lc.layer
     attn, mlp = layer.self_attn, layer.mlp
@@ -175,8 +209,9 @@ def awq_scale_layer(lc: LayerCalibration, shape: AttentionShape, quantize: Quant
 
     def search(owner: str, x: torch.Tensor, weights: list[torch.Tensor], **kw) -> tuple[torch.Tensor, float, list[float]]:
         if use_hessian:
-            return search_scale(None, st[owner].abs_mean, weights, quantize, grid, hessian=st[owner].hessian, **kw)
-        return search_scale(x, st[owner].abs_mean, weights, quantize, grid, **kw)
+            return search_scale(None, st[owner].abs_mean, weights, quantize, grid, hessian=st[owner].hessian,
+                                act_x=x, act_block=act_block, **kw)
+        return search_scale(x, st[owner].abs_mean, weights, quantize, grid, act_block=act_block, **kw)
 
     s, alphas["qkv"], _ = search("self_attn.q_proj", x_qkv, [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
     fold_into_norm(layer.input_layernorm, [attn.q_proj, attn.k_proj, attn.v_proj], s)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .allocate import Option, allocate
-from .awq import AttentionShape, awq_scale_layer
+from .awq import ACT_BLOCK, AttentionShape, awq_scale_layer
 from .calibration import LINEAR_NAMES, CalibrationSet, decoder_layers, stream_layers
 from .candidates import Q8_0, Candidate, encode_candidate, format_bits, score_attention, score_candidates
 from .memory import release_freed_memory
@@ -235,7 +235,8 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
                             propagate=recipe.propagate):
         _restore_weights(model, floats)  # the previous layer's outputs are computed by now
         if recipe.awq:
-            rep, inputs = awq_scale_layer(lc, shape, rtn_uniform_dequantized, recipe.awq_grid, use_hessian=True)
+            rep, inputs = awq_scale_layer(lc, shape, rtn_uniform_dequantized, recipe.awq_grid, use_hessian=True,
+                                          act_block=ACT_BLOCK if recipe.act == 8 else None)
             scales, alphas = rep.input_scales, alphas + [rep.alphas]
         else:
             inputs = {n: lc.stats[n].sample_matrix() for n in LINEAR_NAMES}

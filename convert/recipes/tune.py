@@ -173,6 +173,34 @@ def kl_to_teacher(teacher_logits: torch.Tensor, student_logits: torch.Tensor) ->
     return (t.exp() * (t - s)).sum(-1).mean()
 
 
+def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128) -> float:
+    """One tuning step's forward and backward pass: the mean over positions of KL(teacher ||
+    student) on seq [1, L] (the value returned, the gradients left in the student's parameters).
+
+    The vocabulary-wide logits are the largest tensors of the step (SmolLM2: 511 x 49152 floats,
+    100 MB each for the teacher, the student and every softmax intermediate), so they exist
+    `chunk` positions at a time: both models run to their last hidden states, the KL of each
+    chunk is back-propagated to the student's hidden states, and those gradients then through
+    the decoder (the same gradient as the whole sequence at once)."""
+    with torch.no_grad():
+        t_hidden = teacher.model(seq, use_cache=False).last_hidden_state
+    with torch.enable_grad():
+        hidden = student.model(seq, use_cache=False).last_hidden_state
+        h = hidden.detach().requires_grad_(True)
+        positions = seq.shape[1] - 1  # the last position predicts nothing
+        total = 0.0
+        for start in range(0, positions, chunk):
+            end = min(start + chunk, positions)
+            with torch.no_grad():
+                t_logits = teacher.lm_head(t_hidden[:, start:end])
+            s_logits = student.lm_head(h[:, start:end])
+            loss = kl_to_teacher(t_logits[0], s_logits[0]) * ((end - start) / positions)
+            loss.backward()
+            total += float(loss.detach())
+        hidden.backward(h.grad)
+    return total
+
+
 def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
                 progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
     """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
@@ -205,16 +233,9 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     student.eval()
     with checkpointed_layers(student):
         for step in range(steps):
-            seq = ids[step % ids.shape[0]].unsqueeze(0)
-            with torch.no_grad():
-                teacher = model(seq, use_cache=False).logits[0, :-1]
-            with torch.enable_grad():
-                logits = student(seq, use_cache=False).logits[0, :-1]
-                loss = kl_to_teacher(teacher, logits)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+            opt.zero_grad(set_to_none=True)
+            losses.append(kl_step(model, student, ids[step % ids.shape[0]].unsqueeze(0)))
             opt.step()
-            losses.append(float(loss.detach()))
             if progress:
                 progress("tuning scales", step + 1, steps)
     per_epoch = ids.shape[0]
