@@ -240,7 +240,8 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
                 progress("tuning scales", step + 1, steps)
     per_epoch = ids.shape[0]
     tuned = {hf: ql.quantized() for hf, ql in linears.items()}
-    changed = sum(int((q.scales != chosen[hf].quantx().scales).sum()) for hf, q in tuned.items())
+    # against the untuned scales the student started from (fp16 values, so p0 is exact)
+    changed = sum(int((tuned[hf].scales != ql.scale.p0).sum()) for hf, ql in linears.items())
     norm_values = {hf: tn.weight.value().detach().numpy().astype(np.float32) for hf, tn in norms.items()}
     report = TuneReport(steps, float(np.mean(losses[:per_epoch])) if losses else math.nan,
                         float(np.mean(losses[-per_epoch:])) if losses else math.nan,
