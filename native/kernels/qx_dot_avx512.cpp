@@ -171,7 +171,7 @@ float dot_a8_vnni(const QxFormat& f, int64_t n, const void* w, const BlockQ8* x)
 //   acc = fma(float(isum_b), d_b, acc) over the blocks of a group,
 //   total = fma(acc, scale_g, total) over the groups,
 // so gemv and gemm results are bit-identical.
-constexpr int kRowsPerPass = 8;
+constexpr int kRowsPerPass = 8;  // store_rows8 stores one pass
 
 
 
@@ -194,16 +194,6 @@ inline __m256 group_scales(const uint8_t* const* scales, int64_t g) {
 // repeated lanes are computed and dropped).
 inline void pass_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int64_t rows, const uint8_t** out) {
     for (int r = 0; r < kRowsPerPass; ++r) out[r] = w + (size_t)std::min<int64_t>(r0 + r, rows - 1) * row_bytes;
-}
-
-inline void store_rows(__m256 v, int64_t valid, float* y) {
-    if (valid >= kRowsPerPass) {
-        _mm256_storeu_ps(y, v);
-    } else {
-        alignas(32) float tmp[kRowsPerPass];
-        _mm256_store_ps(tmp, v);
-        for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
-    }
 }
 
 template <int BITS, bool CB>
@@ -245,7 +235,7 @@ void gemv_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_bytes,
             }
             total = _mm256_fmadd_ps(acc, group_scales(sc, g), total);
         }
-        store_rows(total, rows - r0, y + r0);
+        store_rows8(total, rows - r0, y + r0);
     }
 }
 
@@ -319,7 +309,7 @@ void gemm_tile_vnni(const QxFormat& f, int64_t n, const uint8_t* w, size_t row_b
                 for (int t = 0; t < T; ++t) total[t] = _mm256_fmadd_ps(acc[t], ds, total[t]);
             }
             for (int t = 0; t < T; ++t)
-                store_rows(total[t], rows - ps * kRowsPerPass, y + (t0 + t) * ldy + ps * kRowsPerPass);
+                store_rows8(total[t], rows - ps * kRowsPerPass, y + (t0 + t) * ldy + ps * kRowsPerPass);
         }
     }
 }

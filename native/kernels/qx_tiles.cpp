@@ -91,32 +91,32 @@ void qx_tiled_gemv_a8_ref(const QxFormat& f, int64_t n, const uint8_t* tiles, in
     }
 }
 
-QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa) {
+namespace {
+
+struct TiledKernels {
+    QxTiledGemvFn gemv = nullptr;
+    QxTiledGemmFn gemm = nullptr;
+};
+
+TiledKernels tiled_kernels(uint32_t type_id, Isa isa) {
 #if defined(QX_ARCH_X86)
     const QxFormat* f = qx_format(type_id);
-    if (!f || isa != kIsaAvx512Vnni || !isa_supported(isa)) return nullptr;
-    if (f->row_codebook && !cpu_features().avx512vbmi) return nullptr;
-    static constexpr QxTiledGemvFn kFns[4] = {qx3_u_tiled_gemv_a8_avx512vnni, qx3_c_tiled_gemv_a8_avx512vnni,
-                                              qx4_u_tiled_gemv_a8_avx512vnni, qx4_c_tiled_gemv_a8_avx512vnni};
+    if (!f || isa != kIsaAvx512Vnni || !isa_supported(isa)) return {};
+    if (f->row_codebook && !cpu_features().avx512vbmi) return {};
+#define QX_TILED(lower) TiledKernels{lower##_tiled_gemv_a8_avx512vnni, lower##_tiled_gemm_a8_avx512vnni}
+    static const TiledKernels kFns[4] = {QX_TILED(qx3_u), QX_TILED(qx3_c), QX_TILED(qx4_u), QX_TILED(qx4_c)};
+#undef QX_TILED
     return kFns[type_id - QX_ID_BASE];
 #else
     (void)type_id;
     (void)isa;
-    return nullptr;
+    return {};
 #endif
 }
 
-QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa) {
-#if defined(QX_ARCH_X86)
-    if (!qx_select_tiled_gemv(type_id, isa)) return nullptr;
-    static constexpr QxTiledGemmFn kFns[4] = {qx3_u_tiled_gemm_a8_avx512vnni, qx3_c_tiled_gemm_a8_avx512vnni,
-                                              qx4_u_tiled_gemm_a8_avx512vnni, qx4_c_tiled_gemm_a8_avx512vnni};
-    return kFns[type_id - QX_ID_BASE];
-#else
-    (void)type_id;
-    (void)isa;
-    return nullptr;
-#endif
-}
+}  // namespace
+
+QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa) { return tiled_kernels(type_id, isa).gemv; }
+QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa) { return tiled_kernels(type_id, isa).gemm; }
 
 }  // namespace qx

@@ -28,12 +28,14 @@
 
 #include "qx_kernels.h"
 #include "qx_tiles.h"
+#include "qx_unpack_x86.h"
 
 namespace qx {
 namespace tiles_x86 {
 
 constexpr int kSubsPerGroup = kQxGroup / kQxSub;
 constexpr size_t kPrefetchAhead = 4096;
+static_assert(kQxTileRows == 8, "x86::store_rows8 stores 8 rows");
 
 template <int BITS>
 constexpr size_t block_bytes() {
@@ -126,16 +128,6 @@ static inline __m256 tile_scales(const uint8_t* scales, int64_t g) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(scales + 16 * g)));
 }
 
-static inline void store_rows(__m256 v, int64_t valid, float* y) {
-    if (valid >= kQxTileRows) {
-        _mm256_storeu_ps(y, v);
-    } else {
-        alignas(32) float tmp[kQxTileRows];
-        _mm256_store_ps(tmp, v);
-        for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
-    }
-}
-
 template <int BITS, bool CB>
 static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x, float* y) {
     const int64_t nsub = n / kQxSub, ntiles = qx_tile_count(rows);
@@ -164,7 +156,7 @@ static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
             }
             total = _mm256_fmadd_ps(acc, tile_scales(tile + scales_at, g), total);
         }
-        store_rows(total, rows - t * kQxTileRows, y + t * kQxTileRows);
+        x86::store_rows8(total, rows - t * kQxTileRows, y + t * kQxTileRows);
     }
 }
 
@@ -209,7 +201,7 @@ static inline void gemm(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
                 for (int i = 0; i < T; ++i) total[i] = _mm256_fmadd_ps(acc[i], ds, total[i]);
             }
             for (int i = 0; i < T; ++i)
-                store_rows(total[i], rows - t * kQxTileRows, y + (t0 + i) * ldy + t * kQxTileRows);
+                x86::store_rows8(total[i], rows - t * kQxTileRows, y + (t0 + i) * ldy + t * kQxTileRows);
         }
     }
 }

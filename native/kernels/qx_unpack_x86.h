@@ -32,6 +32,18 @@ static inline __m256i unpack4(const uint8_t* sb) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
+// The 8 per-row results of an 8-row pass (or tile) to y[0..valid): a short last pass or tile
+// computed repeated rows in the dropped lanes.
+static inline void store_rows8(__m256 v, int64_t valid, float* y) {
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, v);
+        for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
+    }
+}
+
 template <int BITS>
 static inline __m256i unpack(const uint8_t* sb) {
     if constexpr (BITS == 3) return unpack3(sb);
