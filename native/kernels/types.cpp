@@ -199,42 +199,39 @@ QuantizeQ8Fn select_quantize_q8(Isa isa) {
     }
 }
 
-GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa) {
+namespace {
+
+struct RowKernelsA8 {
+    GemvA8Fn gemv = nullptr;
+    GemmA8Fn gemm = nullptr;
+};
+
+RowKernelsA8 row_kernels_a8(uint32_t type_id, Isa isa) {
 #if defined(__x86_64__)
-    // Plain AVX-512 has no several-token kernel of its own; the AVX2 one is
-    // the best it can do.
+    // Plain AVX-512 has no kernels of its own here; the AVX2 ones are the best it can do.
     const bool vnni = isa == kIsaAvx512Vnni;
     const bool avx2 = isa == kIsaAvx2 || isa == kIsaAvx512;
-    if (!vnni && !avx2) return nullptr;
+    if (!vnni && !avx2) return {};
+#define QX_ROWS(suffix)                                                                         \
+    (vnni ? RowKernelsA8{avx512vnni::gemv_a8_##suffix, avx512vnni::gemm_a8_##suffix}             \
+          : RowKernelsA8{avx2::gemv_a8_##suffix, avx2::gemm_a8_##suffix})
     switch (type_id) {
-        case GGML_Q8_0: return vnni ? avx512vnni::gemm_a8_q8_0 : avx2::gemm_a8_q8_0;
-        case GGML_Q4_0: return vnni ? avx512vnni::gemm_a8_q4_0 : avx2::gemm_a8_q4_0;
-        case GGML_Q4_1: return vnni ? avx512vnni::gemm_a8_q4_1 : avx2::gemm_a8_q4_1;
-        default: return nullptr;
+        case GGML_Q8_0: return QX_ROWS(q8_0);
+        case GGML_Q4_0: return QX_ROWS(q4_0);
+        case GGML_Q4_1: return QX_ROWS(q4_1);
+        default: return {};
     }
+#undef QX_ROWS
 #else
     (void)type_id;
     (void)isa;
-    return nullptr;
+    return {};
 #endif
 }
 
-GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa) {
-#if defined(__x86_64__)
-    const bool vnni = isa == kIsaAvx512Vnni;
-    const bool avx2 = isa == kIsaAvx2 || isa == kIsaAvx512;
-    if (!vnni && !avx2) return nullptr;
-    switch (type_id) {
-        case GGML_Q8_0: return vnni ? avx512vnni::gemv_a8_q8_0 : avx2::gemv_a8_q8_0;
-        case GGML_Q4_0: return vnni ? avx512vnni::gemv_a8_q4_0 : avx2::gemv_a8_q4_0;
-        case GGML_Q4_1: return vnni ? avx512vnni::gemv_a8_q4_1 : avx2::gemv_a8_q4_1;
-        default: return nullptr;
-    }
-#else
-    (void)type_id;
-    (void)isa;
-    return nullptr;
-#endif
-}
+}  // namespace
+
+GemmA8Fn select_gemm_a8(uint32_t type_id, Isa isa) { return row_kernels_a8(type_id, isa).gemm; }
+GemvA8Fn select_gemv_a8(uint32_t type_id, Isa isa) { return row_kernels_a8(type_id, isa).gemv; }
 
 }  // namespace qx
