@@ -216,7 +216,10 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
                    report: Callable[[MethodResult], None], propagate: str = "float") -> list[MethodResult]:
     """Convert with each QuantX method (recipes share one candidate encoding: every recipe's
     conversion time is that encoding plus its own choice and file writing) and score each
-    file in the QuantX runtime. `propagate`: the inputs each layer is calibrated on (Recipe.propagate)."""
+    file in the QuantX runtime. `propagate`: the inputs each layer is calibrated on (Recipe.propagate).
+    The shared encoding's AWQ search weighs int8 activation rounding when the first recipe is W3A8
+    (the default), so an '-a16' method then shares A8-searched scales (on SmolLM2 the A8 term
+    changes no scale: awq.py)."""
     from quantx.convert import convert
     from quantx.convert.pipeline import ConvertOptions, convert_with
     from quantx.convert.recipe_outtype import RecipeOuttype
