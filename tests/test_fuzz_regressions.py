@@ -152,6 +152,7 @@ def test_broken_templates_from_the_corpus_raise_quantx_error(path: Path) -> None
     ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe|access to attribute"),
     ("{{ raise_exception('no system message') }}", "no system message"),
     ("{% for m in messages %}", "Unexpected end of template"),
+    ("{{ 1 [pipe::,1]}}", "SyntaxError"),  # jinja generates invalid Python for it
 ])
 def test_hostile_template_is_a_quantx_error(template: str, error: str) -> None:
     t0 = time.monotonic()

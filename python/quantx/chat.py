@@ -78,10 +78,12 @@ def apply_chat_template(template: str, messages: list[dict[str, Any]], bos_token
     except TemplateError as e:
         raise _native.QuantxError(f"chat template failed: {e}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError,
-            MemoryError, NameError) as e:
+            MemoryError, NameError, SyntaxError) as e:
         # Python errors raised by the template's own expressions (1/0, 'x'|int
-        # on odd input, deep macro recursion): the template is at fault. NameError:
-        # jinja folds a float literal that overflows into `inf` in the code it
-        # compiles, which then names nothing (found by the fuzzer).
+        # on odd input, deep macro recursion): the template is at fault. Two
+        # come from jinja's code generator on malformed input (both found by the
+        # fuzzer): NameError, when a float literal that overflows is folded into
+        # `inf`, which then names nothing; SyntaxError, when a filter name lands
+        # in a subscript (`{{ 1 [pipe::,1] }}`) and the generated Python is invalid.
         raise _native.QuantxError(f"chat template failed: {type(e).__name__}: {e}") from None
     return "".join(parts)
