@@ -147,3 +147,34 @@ def test_chunked_kl_step_equals_the_whole_sequence(encoded) -> None:
     assert v_chunk == pytest.approx(v_full, rel=1e-4) and v_full > 0  # float32 sums in another order
     for a, b in zip(g_full, g_chunk):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+
+
+def test_tuning_on_the_kept_hidden_states_equals_running_the_float_model(encoded) -> None:
+    """The sensitivity pass keeps the float model's last hidden states for the tuning, which then
+    skips the float model's forward pass: the states are the model's, and the tuning the same."""
+    from quantx.convert.recipes.sensitivity import fisher_pass, output_fisher
+
+    model, calib, result = encoded
+    ids = calib.input_ids
+    fp = fisher_pass(model, ids, keep_hidden=True)
+    with torch.no_grad():
+        torch.testing.assert_close(fp.hidden, model.model(ids).last_hidden_state, rtol=1e-5, atol=1e-6)
+    plain = output_fisher(model, ids)
+    assert fp.fisher.keys() == plain.keys() and all(torch.equal(fp.fisher[k], plain[k]) for k in plain)
+    settings = TuneSettings(epochs=2, lr=3e-3, seqs=6, seq_len=48)  # a prefix of the kept states
+    runs = [tune_model(model, result.chosen, calib, settings, teacher_hidden=h) for h in (None, fp.hidden)]
+    (tuned_a, norms_a, rep_a), (tuned_b, norms_b, rep_b) = runs
+    assert rep_a.kl_last_epoch == pytest.approx(rep_b.kl_last_epoch, rel=1e-4)
+    for hf in tuned_a:  # fp16 scales: at most an ulp apart where float32 sums round differently
+        torch.testing.assert_close(tuned_b[hf].scales, tuned_a[hf].scales, rtol=2e-3, atol=1e-6)
+    for hf in norms_a:
+        np.testing.assert_allclose(norms_b[hf], norms_a[hf], rtol=1e-4, atol=1e-6)
+
+
+def test_the_candidate_set_keeps_the_hidden_states_when_the_recipe_tunes() -> None:
+    model, calib = _tiny(1), _calib(n=4, seq=32)
+    tuned = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=1))
+    assert tuned.teacher_hidden is not None and tuned.teacher_hidden.shape == (4, 32, 128)
+    assert choose(tuned, recipe_by_name("default")).teacher_hidden is tuned.teacher_hidden
+    untuned = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=0))
+    assert untuned.teacher_hidden is None

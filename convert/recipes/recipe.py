@@ -32,7 +32,7 @@ from .calibration import LINEAR_NAMES, CalibrationSet, decoder_layers, stream_la
 from .candidates import Q8_0, Candidate, encode_candidate, format_bits, score_attention, score_candidates
 from .memory import release_freed_memory
 from .qx_quant import rtn_uniform_dequantized
-from .sensitivity import fisher_damage, output_fisher
+from .sensitivity import fisher_damage, fisher_pass
 from .tune import TuneReport, TuneSettings, tune_result
 
 THREE_BIT = ("QX3_U", "QX3_T")
@@ -128,6 +128,7 @@ class RecipeResult:
     seconds: float = 0.0
     store: tempfile.TemporaryDirectory | None = None  # holds the spilled candidates; removed with the result
     tuning: TuneReport | None = None          # the end-to-end tuning, when the recipe ran it
+    teacher_hidden: torch.Tensor | None = None  # the float model's last hidden states (CandidateSet's)
 
     @property
     def bpw_linear(self) -> float:
@@ -188,6 +189,9 @@ class CandidateSet:
     awq_alphas: list[dict[str, float]]
     seconds: float
     store: tempfile.TemporaryDirectory | None = None  # the candidates' payloads on disk
+    # The scaled float model's last hidden states on the sensitivity pass's sequences, for the
+    # tuning (which runs on the same sequences): [seqs, len, d] floats, 38 MB for SmolLM2-135M.
+    teacher_hidden: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -273,7 +277,8 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     if progress:
         progress("sensitivity (Fisher)", 0, 1)
     ids = calib.input_ids[:recipe.sensitivity_seqs, :recipe.sensitivity_len]
-    fisher = output_fisher(model, ids)
+    fp = fisher_pass(model, ids, keep_hidden=recipe.tune_epochs > 0)
+    fisher = fp.fisher
     damage = {k: {c.fmt: fisher_damage(fisher[k], c.row_error) for c in cs} for k, cs in cands.items()}
     if progress:
         progress("sensitivity (Fisher)", 1, 1)
@@ -281,7 +286,7 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     for i, layer in enumerate(decoder_layers(model)):
         for norm in ("input_layernorm", "post_attention_layernorm"):
             overrides[f"model.layers.{i}.{norm}.weight"] = layer.get_submodule(norm).weight.data.float().numpy().copy()
-    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store)
+    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store, fp.hidden)
 
 
 def _install_provisional(lc, cands: dict[tuple[int, str], list[Candidate]],
@@ -360,7 +365,7 @@ def choose(cset: CandidateSet, recipe: Recipe) -> RecipeResult:
         tensors.append(TensorChoice(hf, layer, name, pick.shape, pick.fmt, pick.bits / (pick.shape[0] * pick.shape[1]),
                                     cset.damage[(layer, name)][cs[0].fmt], crit))
     return RecipeResult(recipe, chosen, tensors, cset.float_overrides, cset.calibration, cset.awq_alphas, cset.seconds,
-                        cset.store)
+                        cset.store, teacher_hidden=cset.teacher_hidden)
 
 
 def _choose(cands: dict[tuple[int, str], list[Candidate]], damage: dict[tuple[int, str], dict[str, float]],

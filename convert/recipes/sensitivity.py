@@ -11,6 +11,7 @@ without running the model once per weight and format.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from collections.abc import Iterator
 from functools import partial
 
@@ -20,9 +21,24 @@ from torch.utils.checkpoint import checkpoint
 from .calibration import LINEAR_NAMES, decoder_layers
 
 
+@dataclass
+class FisherPass:
+    fisher: dict[tuple[int, str], torch.Tensor]  # (layer, linear name) -> F [out]
+    hidden: torch.Tensor | None                  # the model's last hidden states [batch, seq, d], when kept
+
+
 def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple[int, str], torch.Tensor]:
+    """{(layer, linear name): F [out]}: fisher_pass without the hidden states."""
+    return fisher_pass(model, ids, loss_chunk).fisher
+
+
+def fisher_pass(model, ids: torch.Tensor, loss_chunk: int = 128, keep_hidden: bool = False) -> FisherPass:
     """{(layer, linear name): F [out]} from the next-token losses on ids [batch, seq], per
     predicted token (F = E_t[(dl_t/dy)^2] with l the sum of the tokens' losses).
+
+    keep_hidden: also return the last hidden states the forward passes computed anyway. They
+    are the float model's side of the end-to-end tuning's loss on the same sequences (tune.py),
+    which then needs no forward pass of the float model of its own.
 
     Memory: a backward pass keeps activations that grow with the tokens in it (SmolLM2-135M:
     5.2 GB for 8 x 256 tokens at once), so there is one pass per sequence (the squared gradients
@@ -44,6 +60,7 @@ def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple
             hooks.append(layer.get_submodule(name).register_full_backward_hook(hook((i, name))))
     saved = [p.requires_grad for p in model.parameters()]
     predicted = 0
+    kept: list[torch.Tensor] = []
     try:
         for p in model.parameters():
             p.requires_grad_(False)
@@ -52,6 +69,8 @@ def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple
                 emb = model.model.embed_tokens(seq).detach().float().requires_grad_(True)
                 hidden = model.model(inputs_embeds=emb, use_cache=False).last_hidden_state
                 hidden.backward(_next_token_loss_grad(model.lm_head, hidden, seq, loss_chunk))
+                if keep_hidden:
+                    kept.append(hidden.detach())
                 predicted += seq.shape[1] - 1
                 del hidden, emb
     finally:
@@ -59,7 +78,7 @@ def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple
             hk.remove()
         for p, r in zip(model.parameters(), saved):
             p.requires_grad_(r)
-    return {k: v / predicted for k, v in sums.items()}
+    return FisherPass({k: v / predicted for k, v in sums.items()}, torch.cat(kept) if kept else None)
 
 
 def _next_token_loss_grad(head: torch.nn.Module, hidden: torch.Tensor, ids: torch.Tensor, chunk: int) -> torch.Tensor:

@@ -173,17 +173,20 @@ def kl_to_teacher(teacher_logits: torch.Tensor, student_logits: torch.Tensor) ->
     return (t.exp() * (t - s)).sum(-1).mean()
 
 
-def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128) -> float:
+def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128, t_hidden: torch.Tensor | None = None) -> float:
     """One tuning step's forward and backward pass: the mean over positions of KL(teacher ||
     student) on seq [1, L] (the value returned, the gradients left in the student's parameters).
+    t_hidden: the teacher's last hidden states on seq [1, L, d], if already known (then only its
+    output head runs).
 
     The vocabulary-wide logits are the largest tensors of the step (SmolLM2: 511 x 49152 floats,
     100 MB each for the teacher, the student and every softmax intermediate), so they exist
     `chunk` positions at a time: both models run to their last hidden states, the KL of each
     chunk is back-propagated to the student's hidden states, and those gradients then through
     the decoder (the same gradient as the whole sequence at once)."""
-    with torch.no_grad():
-        t_hidden = teacher.model(seq, use_cache=False).last_hidden_state
+    if t_hidden is None:
+        with torch.no_grad():
+            t_hidden = teacher.model(seq, use_cache=False).last_hidden_state
     with torch.enable_grad():
         hidden = student.model(seq, use_cache=False).last_hidden_state
         h = hidden.detach().requires_grad_(True)
@@ -205,8 +208,11 @@ def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
                 progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
     """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
     new Candidate (the untuned one, shared with the candidate set, is left as it was), the tuned
-    norms join its float overrides, and the report goes to result.tuning."""
-    tuned, norms, report = tune_model(model, result.chosen, calib, settings, progress)
+    norms join its float overrides, and the report goes to result.tuning. The float model's
+    hidden states kept by the sensitivity pass (result.teacher_hidden) are used when they cover
+    the tuning's sequences."""
+    tuned, norms, report = tune_model(model, result.chosen, calib, settings, progress,
+                                      teacher_hidden=result.teacher_hidden)
     for hf, q in tuned.items():
         old = result.chosen[hf]
         result.chosen[hf] = replace(old, qx=q, spilled=None, q8=None, codebook=old.tensor_codebook())
@@ -216,13 +222,20 @@ def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
 
 
 def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSettings,
-               progress: Callable[[str, int, int], None] | None = None
+               progress: Callable[[str, int, int], None] | None = None,
+               teacher_hidden: torch.Tensor | None = None
                ) -> tuple[dict[str, QxQuant], dict[str, np.ndarray], TuneReport]:
     """Tune the chosen encodings' group scales (and the RMSNorm weights) of `model` (the scaled
     float HF model the encodings were made from; left unchanged). Returns the tuned encodings by
-    HF weight name, the tuned norm weights by HF name, and a report."""
+    HF weight name, the tuned norm weights by HF name, and a report.
+
+    teacher_hidden: `model`'s last hidden states on the first calibration sequences [>= seqs,
+    >= seq_len, d] (sensitivity.fisher_pass keeps them). Every step then skips the float model's
+    forward pass, a fifth of a step's work; otherwise it runs each step."""
     t0 = time.perf_counter()
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
+    if teacher_hidden is not None and (teacher_hidden.shape[0] < ids.shape[0] or teacher_hidden.shape[1] < ids.shape[1]):
+        teacher_hidden = None  # kept for fewer or shorter sequences than these
     student, linears = build_student(model, chosen)
     norms = _install_norms(student) if settings.norms else {}
     params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
@@ -234,7 +247,9 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     with checkpointed_layers(student):
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
-            losses.append(kl_step(model, student, ids[step % ids.shape[0]].unsqueeze(0)))
+            i = step % ids.shape[0]
+            t_hidden = None if teacher_hidden is None else teacher_hidden[i:i + 1, : ids.shape[1]]
+            losses.append(kl_step(model, student, ids[i].unsqueeze(0), t_hidden=t_hidden))
             opt.step()
             if progress:
                 progress("tuning scales", step + 1, steps)
