@@ -16,7 +16,9 @@ import torch
 from .uniform import UniformGroups, quantize_uniform, quantize_with_params
 
 
-def _inverse_hessian_upper_cholesky(hessian: torch.Tensor, damp: float) -> torch.Tensor:
+def inverse_hessian_upper_cholesky(hessian: torch.Tensor, damp: float) -> torch.Tensor:
+    """Upper Cholesky factor of (H + damp * mean(diag H) * I)^-1, the form GPTQ's column loop
+    reads its error feedback from (more damping when H is numerically indefinite)."""
     h = hessian.clone()
     diag = torch.arange(h.shape[0])
     h[diag, diag] += damp * torch.mean(torch.diag(h))
@@ -75,7 +77,7 @@ def gptq_quantize(
         perm = torch.arange(cols)
     w = w[:, perm]
     h = h[perm][:, perm]
-    hinv = _inverse_hessian_upper_cholesky(h, damp)
+    hinv = inverse_hessian_upper_cholesky(h, damp)
     codes = torch.zeros(rows, cols)
 
     for i1 in range(0, cols, block_size):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .. import qxformats as qxf
+from .gptq import inverse_hessian_upper_cholesky
 
 GROUP = qxf.GROUP_SIZE
 
@@ -183,21 +184,6 @@ def rtn_uniform_dequantized(w: torch.Tensor, qtype: str = "QX3_U") -> torch.Tens
     return (q * d).view(rows, -1)[:, :n]
 
 
-def _inverse_hessian_upper_cholesky(h: torch.Tensor, damp: float) -> torch.Tensor:
-    h = h.clone()
-    diag = torch.arange(h.shape[0])
-    base = damp * torch.mean(torch.diag(h))
-    h[diag, diag] += base
-    for attempt in range(6):
-        lower, info = torch.linalg.cholesky_ex(h)
-        if int(info) == 0:
-            break
-        h[diag, diag] += base * (10 ** attempt)
-    else:
-        raise RuntimeError("GPTQ: Hessian is not positive definite even after extra damping")
-    return torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
-
-
 @torch.no_grad()
 def gptq_qx(weight: torch.Tensor, hessian: torch.Tensor, qtype: str, tables: torch.Tensor | None = None,
             damp: float = 0.01, search: bool = True) -> QxQuant:
@@ -213,7 +199,7 @@ def gptq_qx(weight: torch.Tensor, hessian: torch.Tensor, qtype: str, tables: tor
     importance = torch.diag(h).clone()
     if tables is None:
         tables = format_tables(qtype, rows, w.numpy(), importance.numpy())
-    hinv = _inverse_hessian_upper_cholesky(h, damp)
+    hinv = inverse_hessian_upper_cholesky(h, damp)
     groups = -(-n // GROUP)
     scales = torch.zeros(rows, groups)
     codes = torch.zeros(rows, n, dtype=torch.long)
