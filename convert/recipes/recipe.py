@@ -75,8 +75,11 @@ class Recipe:
     # End-to-end tuning of the chosen encodings' group scales and the RMSNorm weights (codes
     # fixed) against the float model's next-token distributions (tune.py): passes over the
     # calibration sequences (0: none) and Adam's rate on each parameter's relative change.
-    tune_epochs: int = 2
-    tune_lr: float = 1e-3
+    # Measured on SmolLM2-135M (data-free calibration, WikiText-2, 40 windows, PPL / KLD): one
+    # pass at 3e-3 gave 28.00 / 0.360, as good as two at 1e-3 (28.01 / 0.360) in half the time;
+    # one at 2e-3 28.09 / 0.360; two at 5e-4 28.56 / 0.371; a KL softened at temperature 2 28.89 / 0.373.
+    tune_epochs: int = 1
+    tune_lr: float = 3e-3
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and

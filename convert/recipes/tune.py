@@ -32,8 +32,8 @@ from .sensitivity import checkpointed_layers
 
 @dataclass(frozen=True)
 class TuneSettings:
-    epochs: int = 2              # passes over the calibration sequences (0: no tuning)
-    lr: float = 1e-3             # Adam, on the relative change of each parameter
+    epochs: int = 1              # passes over the calibration sequences (0: no tuning)
+    lr: float = 3e-3             # Adam, on the relative change of each parameter
     seqs: int = 32               # calibration sequences used
     seq_len: int = 512
     norms: bool = True           # tune the RMSNorm weights too

@@ -56,7 +56,7 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--calib-samples", type=int, default=32, metavar="N", help="calibration sequences (default 32)")
     q.add_argument("--calib-seq", type=int, default=512, metavar="N", help="tokens per calibration sequence (default 512)")
     q.add_argument("--tune-epochs", type=int, metavar="N", help="passes of the end-to-end tuning of the group "
-                   "scales and norms against the float model's outputs (default 2; 0: no tuning)")
+                   "scales and norms against the float model's outputs (default 1; 0: no tuning)")
     q.add_argument("--report", metavar="FILE", help="write the per-tensor choices and criteria as JSON")
     q.add_argument("--plot", metavar="DIR", help="draw each layer's weight histograms with the uniform and codebook "
                    "levels and the choice (PNG per layer)")
