@@ -42,8 +42,10 @@ class TuneSettings:
 @dataclass
 class TuneReport:
     steps: int
-    kl_first_epoch: float        # mean KL to the float model over the first epoch's steps
-    kl_last_epoch: float         # ... and over the last epoch's
+    # Mean KL to the float model over the first and the last quarter of the steps (each step's
+    # KL is measured before its update): the fall shows what the tuning did, with one pass too.
+    kl_start: float
+    kl_end: float
     seconds: float
     scales_tuned: int            # how many group scales changed
     norms_tuned: int
@@ -173,20 +175,16 @@ def kl_to_teacher(teacher_logits: torch.Tensor, student_logits: torch.Tensor) ->
     return (t.exp() * (t - s)).sum(-1).mean()
 
 
-def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128, t_hidden: torch.Tensor | None = None) -> float:
+def kl_step(head: torch.nn.Module, student, seq: torch.Tensor, t_hidden: torch.Tensor, chunk: int = 128) -> float:
     """One tuning step's forward and backward pass: the mean over positions of KL(teacher ||
     student) on seq [1, L] (the value returned, the gradients left in the student's parameters).
-    t_hidden: the teacher's last hidden states on seq [1, L, d], if already known (then only its
-    output head runs).
+    t_hidden: the teacher's last hidden states on seq [1, L, d]; head: its output head.
 
     The vocabulary-wide logits are the largest tensors of the step (SmolLM2: 511 x 49152 floats,
     100 MB each for the teacher, the student and every softmax intermediate), so they exist
-    `chunk` positions at a time: both models run to their last hidden states, the KL of each
-    chunk is back-propagated to the student's hidden states, and those gradients then through
-    the decoder (the same gradient as the whole sequence at once)."""
-    if t_hidden is None:
-        with torch.no_grad():
-            t_hidden = teacher.model(seq, use_cache=False).last_hidden_state
+    `chunk` positions at a time: the student runs to its last hidden states, the KL of each
+    chunk is back-propagated to those, and their gradients then through the decoder (the same
+    gradient as the whole sequence at once)."""
     with torch.enable_grad():
         hidden = student.model(seq, use_cache=False).last_hidden_state
         h = hidden.detach().requires_grad_(True)
@@ -195,7 +193,7 @@ def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128, t_hidden: tor
         for start in range(0, positions, chunk):
             end = min(start + chunk, positions)
             with torch.no_grad():
-                t_logits = teacher.lm_head(t_hidden[:, start:end])
+                t_logits = head(t_hidden[:, start:end])
             s_logits = student.lm_head(h[:, start:end])
             loss = kl_to_teacher(t_logits[0], s_logits[0]) * ((end - start) / positions)
             loss.backward()
@@ -204,15 +202,22 @@ def kl_step(teacher, student, seq: torch.Tensor, chunk: int = 128, t_hidden: tor
     return total
 
 
+@torch.no_grad()
+def last_hidden_states(model, ids: torch.Tensor) -> torch.Tensor:
+    """The model's last hidden states on ids [n, L], one sequence at a time: [n, L, d]."""
+    return torch.cat([model.model(seq, use_cache=False).last_hidden_state for seq in ids.split(1)])
+
+
 def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
                 progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
     """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
     new Candidate (the untuned one, shared with the candidate set, is left as it was), the tuned
     norms join its float overrides, and the report goes to result.tuning. The float model's
     hidden states kept by the sensitivity pass (result.teacher_hidden) are used when they cover
-    the tuning's sequences."""
+    the tuning's sequences, and let go of afterwards (the result no longer needs them)."""
     tuned, norms, report = tune_model(model, result.chosen, calib, settings, progress,
                                       teacher_hidden=result.teacher_hidden)
+    result.teacher_hidden = None
     for hf, q in tuned.items():
         old = result.chosen[hf]
         result.chosen[hf] = replace(old, qx=q, spilled=None, q8=None, codebook=old.tensor_codebook())
@@ -230,12 +235,13 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     HF weight name, the tuned norm weights by HF name, and a report.
 
     teacher_hidden: `model`'s last hidden states on the first calibration sequences [>= seqs,
-    >= seq_len, d] (sensitivity.fisher_pass keeps them). Every step then skips the float model's
-    forward pass, a fifth of a step's work; otherwise it runs each step."""
+    >= seq_len, d] (sensitivity.fisher_pass keeps them); computed here, once per sequence, when
+    not given. The steps then run only the float model's output head."""
     t0 = time.perf_counter()
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
-    if teacher_hidden is not None and (teacher_hidden.shape[0] < ids.shape[0] or teacher_hidden.shape[1] < ids.shape[1]):
-        teacher_hidden = None  # kept for fewer or shorter sequences than these
+    if teacher_hidden is None or teacher_hidden.shape[0] < ids.shape[0] or teacher_hidden.shape[1] < ids.shape[1]:
+        model.eval()
+        teacher_hidden = last_hidden_states(model, ids)  # none kept, or for fewer or shorter sequences
     student, linears = build_student(model, chosen)
     norms = _install_norms(student) if settings.norms else {}
     params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
@@ -248,17 +254,16 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
             i = step % ids.shape[0]
-            t_hidden = None if teacher_hidden is None else teacher_hidden[i:i + 1, : ids.shape[1]]
-            losses.append(kl_step(model, student, ids[i].unsqueeze(0), t_hidden=t_hidden))
+            losses.append(kl_step(model.lm_head, student, ids[i].unsqueeze(0), teacher_hidden[i:i + 1, : ids.shape[1]]))
             opt.step()
             if progress:
                 progress("tuning scales", step + 1, steps)
-    per_epoch = ids.shape[0]
+    quarter = max(1, len(losses) // 4)
     tuned = {hf: ql.quantized() for hf, ql in linears.items()}
     # against the untuned scales the student started from (fp16 values, so p0 is exact)
     changed = sum(int((tuned[hf].scales != ql.scale.p0).sum()) for hf, ql in linears.items())
     norm_values = {hf: tn.weight.value().detach().numpy().astype(np.float32) for hf, tn in norms.items()}
-    report = TuneReport(steps, float(np.mean(losses[:per_epoch])) if losses else math.nan,
-                        float(np.mean(losses[-per_epoch:])) if losses else math.nan,
+    report = TuneReport(steps, float(np.mean(losses[:quarter])) if losses else math.nan,
+                        float(np.mean(losses[-quarter:])) if losses else math.nan,
                         time.perf_counter() - t0, changed, len(norm_values))
     return tuned, norm_values, report
