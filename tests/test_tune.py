@@ -107,10 +107,10 @@ def test_tune_chosen_replaces_the_result_and_keeps_the_candidate_set(encoded) ->
     res.chosen = dict(result.chosen)
     res.recipe = recipe_by_name("default", tune_epochs=1)
     originals = {hf: c.quantx().scales.clone() for hf, c in result.chosen.items() if c.quantx() is not None}
-    res.teacher_hidden = torch.zeros(1)  # kept states that do not cover the tuning: computed anew, then let go
+    res.teacher_hidden = torch.zeros(1, 2, 128)  # kept states too short to use: computed anew, then let go
     tune_chosen(model, res, calib)
     assert res.teacher_hidden is None
-    assert res.tuning is not None and res.tuning.steps == 1 * min(calib.input_ids.shape[0], res.recipe.sensitivity_seqs)
+    assert res.tuning is not None and res.tuning.steps == calib.input_ids.shape[0]  # one pass over every sequence
     changed = [hf for hf in originals if not torch.equal(res.chosen[hf].quantx().scales, originals[hf])]
     assert changed
     for hf, scales in originals.items():  # the candidate set's own encodings are untouched
@@ -182,3 +182,36 @@ def test_the_candidate_set_keeps_the_hidden_states_when_the_recipe_tunes() -> No
     assert choose(tuned, recipe_by_name("default")).teacher_hidden is tuned.teacher_hidden
     untuned = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=0))
     assert untuned.teacher_hidden is None
+
+
+def test_tuning_passes_over_every_calibration_sequence_or_the_given_number(encoded) -> None:
+    """The tuning fits its own sequences far better than unseen text, so it takes every
+    calibration sequence (more calibration, a better model); Recipe.tune_seqs caps that."""
+    model, calib, result = encoded
+    for tune_seqs, steps in ((None, calib.input_ids.shape[0]), (3, 3)):
+        res = copy.copy(result)
+        res.chosen = dict(result.chosen)
+        res.recipe = recipe_by_name("default", tune_epochs=2, tune_seqs=tune_seqs)
+        tune_chosen(model, res, calib)
+        assert res.tuning.steps == 2 * steps
+
+
+def test_teacher_states_reuse_the_kept_ones_and_compute_the_rest(encoded) -> None:
+    from quantx.convert.recipes.tune import _teacher_states, last_hidden_states
+
+    model, calib, _ = encoded
+    ids = calib.input_ids[:, :40]
+    full = last_hidden_states(model, ids)
+    with torch.no_grad():
+        torch.testing.assert_close(full, model.model(ids).last_hidden_state, rtol=1e-5, atol=1e-6)
+    marked = full[:3].clone()
+    marked[..., 0] = 123.0  # kept states are taken as they are, not recomputed
+    got = _teacher_states(model, ids, marked)
+    assert got.shape == full.shape and bool((got[:3, :, 0] == 123.0).all())
+    torch.testing.assert_close(got[3:], full[3:], rtol=0, atol=0)
+    torch.testing.assert_close(_teacher_states(model, ids, None), full, rtol=0, atol=0)
+    # kept for shorter sequences than these: all computed
+    torch.testing.assert_close(_teacher_states(model, ids, marked[:, :20]), full, rtol=0, atol=0)
+    # kept for longer sequences: cut to length
+    longer = last_hidden_states(model, calib.input_ids[:2, :48])
+    torch.testing.assert_close(_teacher_states(model, ids, longer)[:2], longer[:, :40], rtol=0, atol=0)

@@ -80,6 +80,12 @@ class Recipe:
     # one at 2e-3 28.09 / 0.360; two at 5e-4 28.56 / 0.371; a KL softened at temperature 2 28.89 / 0.373.
     tune_epochs: int = 1
     tune_lr: float = 3e-3
+    # Calibration sequences the tuning passes over (None: all). The tuning fits its sequences
+    # much better than unseen text (SmolLM2, KL to the float model after tuning on 32: 0.232 on
+    # those, 0.294 on 8 other model-written ones), so more calibration gives a better model: on
+    # 128 sequences instead of 32, PPL 27.96 -> 26.80 and KLD 0.3585 -> 0.3491 (same encoding,
+    # WikiText-2, 40 windows, float activations), for 4x the tuning time.
+    tune_seqs: int | None = None
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
@@ -215,7 +221,8 @@ def tune_chosen(model, result: RecipeResult, calib: CalibrationSet,
     of the scaled float `model` end to end (tune.py); result takes the tuned values."""
     r = result.recipe
     if r.tune_epochs > 0:
-        settings = TuneSettings(epochs=r.tune_epochs, lr=r.tune_lr, seqs=r.sensitivity_seqs, seq_len=r.sensitivity_len)
+        seqs = calib.input_ids.shape[0] if r.tune_seqs is None else r.tune_seqs
+        settings = TuneSettings(epochs=r.tune_epochs, lr=r.tune_lr, seqs=seqs, seq_len=r.sensitivity_len)
         tune_result(model, result, calib, settings, progress)
 
 

@@ -34,7 +34,7 @@ from .sensitivity import checkpointed_layers
 class TuneSettings:
     epochs: int = 1              # passes over the calibration sequences (0: no tuning)
     lr: float = 3e-3             # Adam, on the relative change of each parameter
-    seqs: int = 32               # calibration sequences used
+    seqs: int = 32               # calibration sequences used (the first ones)
     seq_len: int = 512
     norms: bool = True           # tune the RMSNorm weights too
 
@@ -208,6 +208,17 @@ def last_hidden_states(model, ids: torch.Tensor) -> torch.Tensor:
     return torch.cat([model.model(seq, use_cache=False).last_hidden_state for seq in ids.split(1)])
 
 
+def _teacher_states(model, ids: torch.Tensor, kept: torch.Tensor | None) -> torch.Tensor:
+    """The float model's last hidden states on ids [n, L]: the kept ones where they cover a
+    sequence (the sensitivity pass keeps its first sequences'), computed for the others."""
+    n, length = ids.shape
+    have = 0 if kept is None or kept.shape[1] < length else min(kept.shape[0], n)
+    parts = [kept[:have, :length]] if have else []
+    if have < n:
+        parts.append(last_hidden_states(model, ids[have:]))
+    return torch.cat(parts)
+
+
 def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
                 progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
     """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
@@ -239,9 +250,8 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     not given. The steps then run only the float model's output head."""
     t0 = time.perf_counter()
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
-    if teacher_hidden is None or teacher_hidden.shape[0] < ids.shape[0] or teacher_hidden.shape[1] < ids.shape[1]:
-        model.eval()
-        teacher_hidden = last_hidden_states(model, ids)  # none kept, or for fewer or shorter sequences
+    model.eval()
+    teacher_hidden = _teacher_states(model, ids, teacher_hidden)
     student, linears = build_student(model, chosen)
     norms = _install_norms(student) if settings.norms else {}
     params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
