@@ -203,19 +203,27 @@ def kl_step(head: torch.nn.Module, student, seq: torch.Tensor, t_hidden: torch.T
 
 
 @torch.no_grad()
-def last_hidden_states(model, ids: torch.Tensor) -> torch.Tensor:
-    """The model's last hidden states on ids [n, L], one sequence at a time: [n, L, d]."""
-    return torch.cat([model.model(seq, use_cache=False).last_hidden_state for seq in ids.split(1)])
+def last_hidden_states(model, ids: torch.Tensor, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """The model's last hidden states on ids [n, L], one sequence at a time: [n, L, d].
+    progress(sequences done, n)."""
+    out = []
+    for seq in ids.split(1):
+        out.append(model.model(seq, use_cache=False).last_hidden_state)
+        if progress:
+            progress(len(out), ids.shape[0])
+    return torch.cat(out)
 
 
-def _teacher_states(model, ids: torch.Tensor, kept: torch.Tensor | None) -> torch.Tensor:
+def _teacher_states(model, ids: torch.Tensor, kept: torch.Tensor | None,
+                    progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
     """The float model's last hidden states on ids [n, L]: the kept ones where they cover a
     sequence (the sensitivity pass keeps its first sequences'), computed for the others."""
     n, length = ids.shape
     have = 0 if kept is None or kept.shape[1] < length else min(kept.shape[0], n)
     parts = [kept[:have, :length]] if have else []
     if have < n:
-        parts.append(last_hidden_states(model, ids[have:]))
+        report = None if progress is None else (lambda done, total: progress("tuning: float model's outputs", done, total))
+        parts.append(last_hidden_states(model, ids[have:], report))
     return torch.cat(parts)
 
 
@@ -251,7 +259,7 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     t0 = time.perf_counter()
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
     model.eval()
-    teacher_hidden = _teacher_states(model, ids, teacher_hidden)
+    teacher_hidden = _teacher_states(model, ids, teacher_hidden, progress)
     student, linears = build_student(model, chosen)
     norms = _install_norms(student) if settings.norms else {}
     params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
