@@ -26,9 +26,20 @@ from .safe_output import check_target, publish, remove_stale_temps, temp_output
 @dataclass
 class CalibrationOptions:
     text: str | os.PathLike[str] | None = None  # None: data-free (self-generated text)
-    samples: int = 32
+    # Sequences: every step of the recipe uses them, and the end-to-end tuning fits what it sees,
+    # so more give a better model. On SmolLM2-135M (data-free, WikiText-2, 40 windows) 128 instead
+    # of 32 took the default from PPL 28.00 / KLD 0.360 to 25.64 / 0.342, for 33 minutes of
+    # conversion instead of 15 on 2 cores.
+    samples: int = 128
     seq_len: int = 512
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"calibration needs at least 1 sequence, got {self.samples}")
+        # the data-free text starts with a few greedy tokens; shorter sequences say nothing anyway
+        if self.seq_len < 16:
+            raise ValueError(f"calibration sequences need at least 16 tokens, got {self.seq_len}")
 
 
 @dataclass

@@ -396,6 +396,9 @@ def test_cli_recipe_refuses_bad_input_cleanly(tmp_path: Path, tiny_llama_dir: Pa
     assert res.returncode == 1 and "cheapest formats" in res.stderr and "Traceback" not in res.stderr, res.stderr
     res = subprocess.run(base + ["--outtype", "f16", "--bpw", "3.1"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 1 and "--outtype" in res.stderr
+    for flag, value, says in (("--calib-samples", "0", "at least 1 sequence"), ("--calib-seq", "4", "at least 16")):
+        res = subprocess.run(base + [flag, value], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 1 and says in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
