@@ -435,6 +435,19 @@ def test_cli_report_plot_and_inspect(tmp_path: Path, tiny_llama_dir: Path, shake
     assert bad.returncode == 1 and "does not exist" in bad.stderr
 
 
+def test_cli_low_memory_writes_the_same_file(tmp_path: Path, tiny_llama_dir: Path, shakespeare_path: Path) -> None:
+    """--low-memory changes only where freed buffers go (recipes/memory.py), never the numbers."""
+    outs = []
+    for extra in ([], ["--low-memory"]):
+        out = tmp_path / f"o{len(outs)}.gguf"
+        res = subprocess.run([sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir), str(out), "--quiet",
+                              "--calib", str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "64", *extra],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
 def test_cli_data_free_calibration_records_provenance(tmp_path: Path, tiny_llama_dir: Path) -> None:
     quantx = pytest.importorskip("quantx")
     out = tmp_path / "o.gguf"

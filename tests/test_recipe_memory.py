@@ -36,3 +36,44 @@ def test_freed_heap_holes_go_back_to_the_os() -> None:
     after = _rss_bytes()
     assert before - after > 100 << 20, f"resident size {before >> 20} MiB -> {after >> 20} MiB"
     assert all(b[0] == 1 and b[-1] == 1 for b in kept)  # live blocks untouched
+
+
+_FRAGMENT = r"""
+import os, sys
+from quantx.convert.recipes.memory import fix_mmap_threshold
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+if sys.argv[1] == "fixed" and not fix_mmap_threshold():
+    print("unsupported")
+    sys.exit(0)
+big = bytearray(b"\x01" * (32 << 20))  # freeing a large mmapped block raises glibc's dynamic threshold
+del big
+before = rss()
+blocks = [bytearray(b"\x01" * (1 << 20)) for _ in range(200)]  # 200 MiB of 1 MiB blocks, touched
+kept = blocks[::10]  # one in ten stays alive: the others leave holes the heap would keep
+del blocks
+print((rss() - before) >> 20)
+"""
+
+
+def _retained_mib(mode: str) -> int | None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FRAGMENT, mode], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
+    return None if out == "unsupported" else int(out)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc to read the resident size")
+def test_a_fixed_mmap_threshold_gives_freed_blocks_back_at_once() -> None:
+    # In fresh processes: the setting is the whole process's, and the allocator's history matters.
+    fixed = _retained_mib("fixed")
+    if fixed is None:
+        pytest.skip("the C library has no mallopt(M_MMAP_THRESHOLD) (not glibc)")
+    default = _retained_mib("default")
+    assert fixed < 40, f"{fixed} MiB still resident with 20 MiB of blocks alive"
+    assert default > 150, f"glibc's dynamic threshold kept only {default} MiB: the test no longer shows the problem"
