@@ -33,6 +33,9 @@ class CalibrationOptions:
     samples: int = 128
     seq_len: int = 512
     seed: int = 0
+    # Where self-generated text is kept for the next conversion of the same model
+    # (recipes/calibration_cache.py); None: generate every time.
+    cache_dir: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -56,7 +59,8 @@ class QuantizeReport:
         d = self.recipe.to_dict()
         d.update({"bpw_linear": self.bpw_linear, "bpw_file": self.bpw_file, "seconds": self.seconds,
                   "calibration_seconds": self.calibration_seconds, "output": str(self.convert.out_path),
-                  "output_bytes": self.convert.output_bytes, "n_params": self.convert.n_params})
+                  "output_bytes": self.convert.output_bytes, "n_params": self.convert.n_params,
+                  "notes": self.notes})
         return d
 
 
@@ -82,11 +86,15 @@ def _check_finite(model) -> None:
 
 
 GENERATING = "calibration: generating text with the model (tokens)"
+CACHED = "calibration: the model's text from the cache"
 
 
 def build_calibration(model, tokenizer, opts: CalibrationOptions,
-                      progress: Callable[[str, int, int], None] | None = None):
+                      progress: Callable[[str, int, int], None] | None = None,
+                      notes: list[str] | None = None):
+    """The calibration set opts describe; notes collects what a user should hear about it."""
     from .recipes.calibration import calibration_from_model, calibration_from_text
+    from .recipes.calibration_cache import GenerationSettings, cached_calibration_from_model
 
     if opts.text is not None:
         path = Path(opts.text)
@@ -97,7 +105,20 @@ def build_calibration(model, tokenizer, opts: CalibrationOptions,
         except (UnicodeDecodeError, ValueError) as e:
             raise ConvertError(f"calibration file {path}: {e}") from None
     report = (lambda done, total: progress(GENERATING, done, total)) if progress else None
-    return calibration_from_model(model, opts.samples, opts.seq_len, opts.seed, progress=report)
+    if opts.cache_dir is None:
+        return calibration_from_model(model, opts.samples, opts.seq_len, opts.seed, progress=report)
+    got = cached_calibration_from_model(model, Path(opts.cache_dir), GenerationSettings(opts.samples, opts.seq_len,
+                                                                                       opts.seed), report)
+    if got.reused and progress:
+        progress(CACHED, 1, 1)
+    if notes is not None:
+        if got.reused:
+            notes.append(f"calibration: the model's text reused from {got.path}")
+        elif got.store_error:
+            notes.append(f"calibration: could not cache the model's text ({got.store_error})")
+        else:
+            notes.append(f"calibration: the model's text cached in {got.path} for the next conversion")
+    return got.calibration
 
 
 def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], recipe: Recipe,
@@ -122,7 +143,8 @@ def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], r
     if progress and cal_opts.text:
         progress("calibration: " + Path(cal_opts.text).name, 0, 1)
     tc = time.monotonic()
-    calib = build_calibration(model, tokenizer, cal_opts, progress)
+    notes: list[str] = []
+    calib = build_calibration(model, tokenizer, cal_opts, progress, notes)
     cal_seconds = time.monotonic() - tc
     if progress and cal_opts.text:
         progress("calibration: " + Path(cal_opts.text).name, 1, 1)
@@ -136,7 +158,7 @@ def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], r
                                                  allow_nonfinite=allow_nonfinite, quiet=quiet,
                                                  pre_tokenizer=pre_tokenizer))
     bpw_file = 8.0 * rep.output_bytes / rep.n_params
-    out = QuantizeReport(rep, result, result.bpw_linear, bpw_file, time.monotonic() - t0, cal_seconds)
+    out = QuantizeReport(rep, result, result.bpw_linear, bpw_file, time.monotonic() - t0, cal_seconds, notes)
     if report_path is not None:
         write_json_atomic(Path(report_path), out.to_dict(), force=True)
     return out

@@ -15,6 +15,13 @@ from quantx.realmodel import smollm2_gguf_path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """quantx-convert keeps model-written calibration text in a user cache; a test (and the
+    converter processes it starts) must neither read a developer's cache nor fill it."""
+    monkeypatch.setenv("QUANTX_CACHE_DIR", str(tmp_path_factory.mktemp("quantx-cache")))
+
+
 def shared_data_dir() -> Path | None:
     env = os.environ.get("QUANTX_SHARED_DATA")
     cand = Path(env) if env else REPO_ROOT.parent / "shared" / "data"

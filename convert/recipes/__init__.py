@@ -1,6 +1,7 @@
 """QuantX recipe building blocks, independent of the file format.
 
 calibration: calibration text / data-free samples and layer-streamed activation statistics.
+calibration_cache: the model-written calibration text kept on disk for the next conversion.
 uniform:     per-group asymmetric quantization with an activation-weighted clipping search.
 gptq:        GPTQ error feedback (group mode, optional act-order with static groups).
 codebook:    weighted k-means tables (per row / per group / per tensor).

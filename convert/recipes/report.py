@@ -35,4 +35,4 @@ def format_table(rep: "QuantizeReport") -> str:
     lines.append(f"calibration: {cal.get('quantx.calibration.source')} ({cal.get('quantx.calibration.tokens')} tokens, "
                  f"sha256 {str(cal.get('quantx.calibration.sha256', ''))[:12]}); "
                  f"wrote {rep.convert.out_path} ({rep.convert.output_bytes / 1e6:.1f} MB) in {rep.seconds:.0f} s")
-    return "\n".join(lines)
+    return "\n".join(lines + rep.notes)
