@@ -31,6 +31,7 @@ import torch
 
 from quantx.convert.recipes import baselines
 from quantx.convert.recipes.calibration import CalibrationSet, calibration_from_model, calibration_from_text
+from quantx.convert.recipes.calibration_cache import GenerationSettings, cached_calibration_from_model, default_cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -332,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib", type=Path, default=None, help="calibration text (default: model-generated text)")
     ap.add_argument("--calib-samples", type=int, default=128)
     ap.add_argument("--calib-seq", type=int, default=512)
+    ap.add_argument("--no-calib-cache", action="store_true",
+                    help="generate the model's calibration text afresh instead of sharing quantx-convert's cache")
     ap.add_argument("--awq-search-samples", type=int, default=8,
                     help="calibration samples whose activations AWQ's scale/clip search evaluates")
     ap.add_argument("--seed", type=int, default=0)
@@ -361,7 +364,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.calib is not None:
                 calib_cache.append(calibration_from_text(tokenizer, args.calib, args.calib_samples, args.calib_seq, args.seed))
             else:
-                calib_cache.append(calibration_from_model(base, args.calib_samples, args.calib_seq, args.seed))
+                settings = GenerationSettings(args.calib_samples, args.calib_seq, args.seed)
+                if args.no_calib_cache:
+                    calib_cache.append(calibration_from_model(base, settings.n_samples, settings.seq_len, args.seed))
+                else:  # the converter's cache: the bench calibrates on the text quantx-convert would
+                    got = cached_calibration_from_model(base, default_cache_dir(), settings)
+                    calib_cache.append(got.calibration)
+                    print(f"calibration: {'reused' if got.reused else 'generated'} {got.path}", file=sys.stderr)
             print(f"calibration: {calib_cache[0].metadata()}", file=sys.stderr)
         return calib_cache[0]
 
