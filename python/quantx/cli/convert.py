@@ -20,11 +20,14 @@ tokenizer.model. Supported: LlamaForCausalLM (Llama 2/3, TinyLlama, SmolLM,
 Mistral-style), MistralForCausalLM, Qwen2ForCausalLM. Pickle checkpoints (.bin)
 are refused.
 
-recipes (--recipe): default   uniform grid or codebook per weight, within --bpw
-                              (above 3.3 also 4-bit formats and Q8_0 for the most
-                              sensitive weights)
-                    uniform   every weight on the 3-bit uniform grid (QX3_U)
-                    codebook  every weight with its fitted 3-bit codebook (QX3_C)
+recipes (--recipe): default       uniform grid (QX3_U) or codebook (QX3_T) per
+                                  weight, within --bpw; the budget also buys QX4_T
+                                  and Q8_0 for the most sensitive weights (and QX4_U
+                                  above 3.3)
+                    uniform       every weight on the 3-bit uniform grid (QX3_U)
+                    codebook      every weight with one fitted 3-bit codebook per
+                                  matrix (QX3_T)
+                    row-codebook  one fitted 3-bit codebook per row (QX3_C)
 calibration: --calib FILE (plain text) or, without it, text the model writes
 itself (data-free). The source, token count and hash are recorded in the file
 (quantx.calibration.*). The model's text is cached (--calib-cache), keyed by a
@@ -52,18 +55,18 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q = ap.add_argument_group("QuantX recipe (the default)")
     q.add_argument("--recipe", default="default", choices=recipes, help="how weights get their formats (default: default)")
     q.add_argument("--bpw", type=float, help="bit budget: average bits per weight over the quantized linear weights "
-                   "(default 3.15; above 3.3 adds 4-bit and Q8_0 formats)")
+                   "(default 3.15; the most sensitive weights get QX4_T or Q8_0 within it, and QX4_U too above 3.3)")
     q.add_argument("--act", type=int, choices=(8, 16), help="activations at run time: 8 = int8 (W3A8, the fast "
                    "path) or 16 = float (W3A16); default 8")
     q.add_argument("--calib", metavar="FILE", help="calibration text file (default: data-free, model-generated text)")
     q.add_argument("--calib-samples", type=int, metavar="N", help="calibration sequences (default "
                    "128); every step uses them and the tuning passes over all of them, so more give a better "
                    "model and a longer conversion (SmolLM2-135M on 2 cores: 128 gave WikiText-2 perplexity "
-                   "25.6 in 33 min, 32 gave 28.0 in 15 min)")
+                   "25.6 in 28 min, 32 gave 28.0 in 15 min)")
     q.add_argument("--calib-seq", type=int, metavar="N", help="tokens per calibration sequence (default 512)")
     q.add_argument("--calib-cache", metavar="DIR", help="where the model-written calibration text is kept, so the "
                    "next conversion of the same model (another --bpw, --recipe, --act) skips generating it, "
-                   "about 11 of the 33 minutes for SmolLM2-135M (default: $QUANTX_CACHE_DIR, else "
+                   "7 to 8 of the 28 minutes for SmolLM2-135M (default: $QUANTX_CACHE_DIR, else "
                    "$XDG_CACHE_HOME/quantx, else ~/.cache/quantx)")
     q.add_argument("--no-calib-cache", action="store_true", help="generate the calibration text afresh and keep "
                    "nothing")
