@@ -28,7 +28,7 @@ class CalibrationOptions:
     text: str | os.PathLike[str] | None = None  # None: data-free (self-generated text)
     # Sequences: every step of the recipe uses them, and the end-to-end tuning fits what it sees,
     # so more give a better model. On SmolLM2-135M (data-free, WikiText-2, 40 windows) 128 instead
-    # of 32 took the default from PPL 28.00 / KLD 0.360 to 25.64 / 0.342, for 33 minutes of
+    # of 32 took the default from PPL 28.00 / KLD 0.360 to 25.64 / 0.342, for 27 to 33 minutes of
     # conversion instead of 15 on 2 cores.
     samples: int = 128
     seq_len: int = 512

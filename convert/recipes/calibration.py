@@ -78,7 +78,7 @@ def calibration_from_model(model, n_samples: int = 128, seq_len: int = 512, seed
     Each sample starts from a uniformly random vocabulary token, continues greedily for a
     few tokens (so the start is plausible), then samples from the model's distribution.
     Generation is step by step, so batches are wide: on 2 CPU cores 32 sequences of 512 tokens
-    of SmolLM2-135M take about 2.5 min, 128 about 11 (calibration_cache.py keeps them).
+    of SmolLM2-135M take about 2.5 min, 128 about 7.5 (calibration_cache.py keeps them).
     progress(tokens_done, tokens_total).
     """
     with _fast_attention(model):
