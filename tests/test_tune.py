@@ -78,6 +78,20 @@ def test_student_computes_the_fake_quantized_model(encoded) -> None:
         torch.testing.assert_close(student(ids).logits, fq(ids).logits, rtol=1e-5, atol=1e-5)
 
 
+def test_student_shares_only_what_it_replaces_and_leaves_the_model_as_it_was(encoded) -> None:
+    """The student takes the float weights it swaps for QuantizedLinears from the model instead
+    of copying them; the model must come out of building and tuning a student unchanged."""
+    model, calib, result = encoded
+    before = {n: (p.detach().clone(), p.requires_grad) for n, p in model.named_parameters()}
+    student, linears = build_student(model, result.chosen)
+    model_ptrs = {p.data_ptr() for p in model.parameters()}
+    for n, p in student.named_parameters():  # nothing of the student's aliases the model
+        assert p.data_ptr() not in model_ptrs, n
+    tune_model(model, result.chosen, calib, TuneSettings(epochs=1, lr=3e-3, seqs=2, seq_len=64))
+    for n, p in model.named_parameters():
+        assert torch.equal(p.detach(), before[n][0]) and p.requires_grad == before[n][1], n
+
+
 def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded) -> None:
     model, calib, result = encoded
     tuned, norms, report = tune_model(model, result.chosen, calib, TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64))
