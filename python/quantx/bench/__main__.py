@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..realmodel import smollm2_gguf_path
-from .speed import (as_dicts, check_targets, format_suite, llama_cpp_available, prepare_suite, ratio_table, run_speed,
-                    tensor_type_counts)
+from .speed import (as_dicts, check_targets, format_ratio, format_suite, llama_cpp_available, prepare_suite,
+                    ratio_table, run_speed, tensor_type_counts)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -34,7 +34,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("-t", "--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--pp", type=int, default=128, help="prompt tokens (default 128)")
     ap.add_argument("--tg", type=int, default=64, help="generated tokens (default 64)")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions, best kept (default 3)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3): the best of each "
+                    "engine is kept, and the ratios are also given per repetition (median and range)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     ap.add_argument("--suite", default=None, metavar="HF_DIR",
                     help="run the QX3_U/QX3_C vs llama.cpp Q3_K_S/IQ3_XXS/Q4_0 comparison on this float HF folder")
@@ -68,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ratios = ratio_table(res)
     for r in ratios:
         print(f"ratio quantx/llama.cpp  t={r['threads']}  {r['quantx']} vs {r['llama.cpp']}: "
-              f"pp {r['pp_ratio']:.2f}x  tg {r['tg_ratio']:.2f}x")
+              f"pp {format_ratio(r, 'pp')}  tg {format_ratio(r, 'tg')}")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": as_dicts(res), "ratios": ratios}, indent=2))
     return 0

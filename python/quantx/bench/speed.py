@@ -5,14 +5,19 @@ threads and the same machine, in one run, with the ratios.
 Every engine/model pair is loaded once per thread count; the repetitions are
 interleaved (rep 1 of every model, then rep 2, ...) and the best of each is
 kept, so slow drift from other work on a shared machine hits all models alike.
+Every repetition's times are kept too: the ratio of two engines' times in the same
+repetition (measured seconds apart) is a paired sample, and the median over the
+repetitions is a steadier ratio than the one of the two bests when a shared
+machine's speed swings between repetitions.
 """
 from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
 
@@ -27,7 +32,9 @@ class SpeedResult:
     pp_tokens: int
     pp_tps: float
     tg_tokens: int
-    tg_tps: float
+    tg_tps: float                 # of the best repetition
+    pp_seconds: list[float] = field(default_factory=list)  # every repetition, in order
+    tg_seconds: list[float] = field(default_factory=list)
 
 
 def _prompt(n_vocab: int, n: int) -> list[int]:
@@ -115,13 +122,13 @@ def llama_cpp_available() -> bool:
 
 
 def _measure(runners: Sequence[_Runner], threads: int, pp: int, tg: int, reps: int) -> list[SpeedResult]:
-    best_pp = [float("inf")] * len(runners)
-    best_tg = [float("inf")] * len(runners)
+    pp_s: list[list[float]] = [[] for _ in runners]
+    tg_s: list[list[float]] = [[] for _ in runners]
     for _ in range(reps):
         for i, r in enumerate(runners):
-            best_pp[i] = min(best_pp[i], r.time_pp())
-            best_tg[i] = min(best_tg[i], r.time_tg())
-    return [SpeedResult(r.engine, r.model, threads, pp, pp / best_pp[i], tg, tg / best_tg[i])
+            pp_s[i].append(r.time_pp())
+            tg_s[i].append(r.time_tg())
+    return [SpeedResult(r.engine, r.model, threads, pp, pp / min(pp_s[i]), tg, tg / min(tg_s[i]), pp_s[i], tg_s[i])
             for i, r in enumerate(runners)]
 
 
@@ -145,17 +152,39 @@ def run_speed(quantx_models: Sequence[Path], llama_models: Sequence[Path], threa
     return results
 
 
+def paired_ratios(quantx_seconds: Sequence[float], llama_seconds: Sequence[float]) -> list[float]:
+    """Speed ratio quantx / llama.cpp in each repetition (the same token count, so the inverse
+    ratio of the times)."""
+    return [l / q for q, l in zip(quantx_seconds, llama_seconds) if q > 0]
+
+
 def ratio_table(results: Sequence[SpeedResult]) -> list[dict]:
-    """quantx / llama.cpp for every (quantx model, llama.cpp model, threads) pair."""
+    """quantx / llama.cpp for every (quantx model, llama.cpp model, threads) pair: the ratio of
+    the best repetitions, and the median, lowest and highest of the per-repetition ratios."""
     rows = []
     for q in results:
         if not q.engine.startswith("quantx"):
             continue
         for l in results:
             if l.engine == "llama.cpp" and l.threads == q.threads:
-                rows.append({"threads": q.threads, "quantx": q.model, "llama.cpp": l.model,
-                             "pp_ratio": q.pp_tps / l.pp_tps, "tg_ratio": q.tg_tps / l.tg_tps})
+                row = {"threads": q.threads, "quantx": q.model, "llama.cpp": l.model,
+                       "pp_ratio": q.pp_tps / l.pp_tps, "tg_ratio": q.tg_tps / l.tg_tps}
+                for m, qs, ls in (("pp", q.pp_seconds, l.pp_seconds), ("tg", q.tg_seconds, l.tg_seconds)):
+                    per_rep = paired_ratios(qs, ls)
+                    if per_rep:
+                        row[f"{m}_ratio_median"] = float(np.median(per_rep))
+                        row[f"{m}_ratio_range"] = [min(per_rep), max(per_rep)]
+                rows.append(row)
     return rows
+
+
+def format_ratio(row: dict, metric: str) -> str:
+    """'1.57x' or, with per-repetition ratios, '1.57x (per rep median 1.55x, 1.42-1.81x)'."""
+    text = f"{row[f'{metric}_ratio']:.2f}x"
+    if f"{metric}_ratio_median" in row:
+        lo, hi = row[f"{metric}_ratio_range"]
+        text += f" (per rep median {row[f'{metric}_ratio_median']:.2f}x, {lo:.2f}-{hi:.2f}x)"
+    return text
 
 
 def as_dicts(results: Sequence[SpeedResult]) -> list[dict]:
@@ -245,8 +274,10 @@ def check_targets(results: Sequence[SpeedResult]) -> list[dict]:
             if q is None or l is None:
                 continue
             ratio = (q.tg_tps / l.tg_tps) if t.metric == "tg" else (q.pp_tps / l.pp_tps)
+            per_rep = paired_ratios(*((q.tg_seconds, l.tg_seconds) if t.metric == "tg" else (q.pp_seconds, l.pp_seconds)))
             rows.append({"metric": t.metric, "threads": th, "quantx": t.quantx.upper(), "llama.cpp": t.llama,
-                         "ratio": ratio, "target": t.min_ratio, "met": ratio >= t.min_ratio})
+                         "ratio": ratio, "median": float(np.median(per_rep)) if per_rep else math.nan,
+                         "target": t.min_ratio, "met": ratio >= t.min_ratio})
     return rows
 
 
@@ -266,8 +297,9 @@ def format_suite(results: Sequence[SpeedResult]) -> str:
         lines.append(f"{eng:10s} {_label(model):12s}{cells}")
     lines.append("(tokens/s; pp = prompt processing, tg = generation)")
     lines.append("")
-    lines.append("target                                 threads   ratio   goal   met")
+    lines.append("target                                 threads   ratio  median   goal   met")
     for c in check_targets(results):
         lines.append(f"{c['metric']} {c['quantx']:6s} / llama.cpp {c['llama.cpp']:13s} {c['threads']}      "
-                     f"{c['ratio']:5.2f}x  {c['target']:4.1f}x  {'yes' if c['met'] else 'NO'}")
+                     f"{c['ratio']:5.2f}x  {c['median']:5.2f}x  {c['target']:4.1f}x  {'yes' if c['met'] else 'NO'}")
+    lines.append("(ratio: of the best repetitions; median: of the per-repetition ratios)")
     return "\n".join(lines)
