@@ -485,3 +485,24 @@ def test_choice_per_layer_by_all_criteria() -> None:
     for recipe in (Recipe("no budget", bpw=None), recipe_by_name("default", bpw=3.0)):
         choice = _choose(candidates, damage, recipe)
         assert choice == {k: v[1] for k, v in cases.items()}, recipe.bpw
+
+
+def test_cli_tune_precision_reaches_the_tuning_and_the_report(tmp_path: Path, tiny_llama_dir: Path,
+                                                              shakespeare_path: Path) -> None:
+    """fp32 unless asked (the same file on every CPU); --tune-precision bf16 tunes in bf16 and says so;
+    the plain outtypes refuse it."""
+    base = [sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir)]
+    calib = ["--calib", str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "48"]
+    seen = {}
+    for extra in ([], ["--tune-precision", "bf16"]):
+        out, rep = tmp_path / f"o{len(seen)}.gguf", tmp_path / f"r{len(seen)}.json"
+        res = subprocess.run(base + [str(out), *calib, "--report", str(rep), *extra], capture_output=True, text=True,
+                             timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        precision = json.loads(rep.read_text())["tuning"]["precision"]
+        assert f"{precision} products" in res.stderr
+        seen[tuple(extra)] = precision
+    assert seen == {(): "fp32", ("--tune-precision", "bf16"): "bf16"}
+    res = subprocess.run(base + [str(tmp_path / "p.gguf"), "--outtype", "f16", "--tune-precision", "bf16"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "--tune-precision" in res.stderr and not (tmp_path / "p.gguf").exists()

@@ -92,10 +92,14 @@ def test_student_shares_only_what_it_replaces_and_leaves_the_model_as_it_was(enc
         assert torch.equal(p.detach(), before[n][0]) and p.requires_grad == before[n][1], n
 
 
-def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded, precision: str) -> None:
+    """In either precision of the steps' products: bf16 (emulated where the CPU lacks it) must
+    tune as well, measured in fp32 afterwards."""
     model, calib, result = encoded
-    tuned, norms, report = tune_model(model, result.chosen, calib, TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64))
-    assert report.steps == 32 and report.kl_end < report.kl_start
+    settings = TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64, precision=precision)
+    tuned, norms, report = tune_model(model, result.chosen, calib, settings)
+    assert report.steps == 32 and report.kl_end < report.kl_start and report.precision == precision
     assert report.norms_tuned == len(norms) == 2 * 2 + 1
     changed = sum(int((q.scales != result.chosen[hf].quantx().scales).sum()) for hf, q in tuned.items())
     assert report.scales_tuned == changed > 0
@@ -179,7 +183,7 @@ def test_tuning_on_the_kept_hidden_states_equals_running_the_float_model(encoded
         torch.testing.assert_close(fp.hidden, model.model(ids).last_hidden_state, rtol=1e-5, atol=1e-6)
     plain = output_fisher(model, ids)
     assert fp.fisher.keys() == plain.keys() and all(torch.equal(fp.fisher[k], plain[k]) for k in plain)
-    settings = TuneSettings(epochs=2, lr=3e-3, seqs=6, seq_len=48)  # a prefix of the kept states
+    settings = TuneSettings(epochs=2, lr=3e-3, seqs=6, seq_len=48, precision="fp32")  # a prefix of the kept states
     runs = [tune_model(model, result.chosen, calib, settings, teacher_hidden=h) for h in (None, fp.hidden)]
     (tuned_a, norms_a, rep_a), (tuned_b, norms_b, rep_b) = runs
     assert rep_a.kl_end == pytest.approx(rep_b.kl_end, rel=1e-4)
@@ -229,3 +233,41 @@ def test_teacher_states_reuse_the_kept_ones_and_compute_the_rest(encoded) -> Non
     # kept for longer sequences: cut to length
     longer = last_hidden_states(model, calib.input_ids[:2, :48])
     torch.testing.assert_close(_teacher_states(model, ids, longer)[:2], longer[:, :40], rtol=0, atol=0)
+
+
+def test_bf16_step_gives_the_fp32_loss_and_gradients_to_bf16_precision(encoded) -> None:
+    """A bf16 step (autocast on the decoder, the logits and KL in fp32) approximates the fp32
+    step: the loss within 2 %, every parameter's gradient pointing the same way."""
+    from quantx.convert.recipes.tune import _install_norms, kl_step
+
+    model, calib, result = encoded
+    seq = calib.input_ids[:1]
+    with torch.no_grad():
+        t_hidden = model.model(seq).last_hidden_state
+    grads, losses = [], []
+    for dtype in (torch.float32, torch.bfloat16):
+        student, linears = build_student(model, result.chosen)
+        norms = _install_norms(student)
+        params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
+        # a tuned-looking point, not theta = 0, where some gradients vanish by symmetry
+        with torch.no_grad():
+            for i, p in enumerate(params):
+                p.copy_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(i)))
+        losses.append(kl_step(model.lm_head, student, seq, t_hidden, dtype=dtype))
+        grads.append(torch.cat([p.grad.flatten() for p in params]))
+    assert losses[1] == pytest.approx(losses[0], rel=0.02)
+    cos = float(torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0))
+    assert cos > 0.99, cos
+
+
+def test_tuning_precision_follows_the_cpu_flags() -> None:
+    from quantx.convert.recipes.tune import bf16_native, step_dtype
+
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {}\n"
+    assert bf16_native(x86.format("avx512_bf16")) and bf16_native(x86.format("amx_bf16 amx_tile"))
+    assert not bf16_native(x86.format("avx512_vnni")) and not bf16_native("")
+    assert bf16_native("Features\t: fp asimd bf16 i8mm\n") and not bf16_native("Features\t: fp asimd asimddp\n")
+    assert step_dtype("fp32") == torch.float32 and step_dtype("bf16") == torch.bfloat16
+    assert step_dtype("auto") == (torch.bfloat16 if bf16_native() else torch.float32)
+    with pytest.raises(ValueError, match="tuning precision 'fp16'"):
+        step_dtype("fp16")

@@ -28,7 +28,7 @@ def format_table(rep: "QuantizeReport") -> str:
     if r.tuning is not None:
         lines.append(f"tuning: {r.tuning.steps} steps, {r.tuning.scales_tuned} group scales and {r.tuning.norms_tuned} "
                      f"norms; KL to the float model {r.tuning.kl_start:.4f} (first quarter of the steps) -> "
-                     f"{r.tuning.kl_end:.4f} (last quarter) in {r.tuning.seconds:.0f} s")
+                     f"{r.tuning.kl_end:.4f} (last quarter) in {r.tuning.seconds:.0f} s, {r.tuning.precision} products")
     lines.append(f"recipe {r.recipe.name}: {counts}; W{'3'}A{r.recipe.act}; "
                  f"{rep.bpw_linear:.4f} bits/weight over the quantized linear weights, "
                  f"{rep.bpw_file:.3f} over the whole file")

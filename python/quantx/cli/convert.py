@@ -72,6 +72,9 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
                    "nothing")
     q.add_argument("--tune-epochs", type=int, metavar="N", help="passes of the end-to-end tuning of the group "
                    "scales and norms against the float model's outputs (default 1; 0: no tuning)")
+    q.add_argument("--tune-precision", choices=("auto", "fp32", "bf16"), help="precision of the tuning's matrix "
+                   "products (default fp32: the same file on every CPU; bf16 tunes as well and is faster where the "
+                   "CPU has bf16 instructions, e.g. AVX512_BF16; auto: bf16 only there)")
     q.add_argument("--report", metavar="FILE", help="write the per-tensor choices and criteria as JSON")
     q.add_argument("--plot", metavar="DIR", help="draw each layer's weight histograms with the uniform and codebook "
                    "levels and the choice (PNG per layer)")
@@ -149,7 +152,8 @@ def _recipe(args) -> int:
     if args.low_memory and not fix_mmap_threshold():
         print("quantx-convert: note: --low-memory needs glibc's mallopt; converting with the default allocator",
               file=sys.stderr)
-    recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act, tune_epochs=args.tune_epochs)
+    recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act, tune_epochs=args.tune_epochs,
+                            tune_precision=args.tune_precision)
     given = {"samples": args.calib_samples, "seq_len": args.calib_seq}  # unset: CalibrationOptions' defaults
     cache = None if args.no_calib_cache else (args.calib_cache or default_cache_dir())
     calib = CalibrationOptions(args.calib, **{k: v for k, v in given.items() if v is not None}, cache_dir=cache)
@@ -175,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         print("quantx-convert: error: --calib-cache and --no-calib-cache contradict each other", file=sys.stderr)
         return 1
     if args.outtype and (args.bpw is not None or args.calib or args.report or args.plot or args.recipe != "default"
-                         or args.tune_epochs is not None):
-        print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--tune-epochs/--report "
-              "belong to the QuantX recipe", file=sys.stderr)
+                         or args.tune_epochs is not None
+                         or args.tune_precision is not None):
+        print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--tune-epochs/"
+              "--tune-precision/--report belong to the QuantX recipe", file=sys.stderr)
         return 1
     try:
         return _plain(args) if args.outtype else _recipe(args)
