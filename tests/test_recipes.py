@@ -377,6 +377,18 @@ def test_quality_cli_on_tiny_qwen2(tiny_qwen2_dir, wikitext_path, shakespeare_pa
     assert res["qx-default-bpw4.5-a16"]["bits_per_weight"] <= 4.5
 
 
+def test_quality_method_specs_parse_recipe_options():
+    from quantx.bench.quality import QxMethod
+    m = QxMethod.parse("qx-default-bpw4.14-a16-e2-bf16")
+    assert (m.recipe, m.bpw, m.act, m.tune, m.tune_epochs, m.tune_precision) == ("default", 4.14, 16, True, 2, "bf16")
+    m = QxMethod.parse("qx-codebook-notune-fp32")
+    assert (m.recipe, m.bpw, m.act, m.tune, m.tune_epochs, m.tune_precision) == ("codebook", None, 8, False, None, "fp32")
+    assert QxMethod.parse("qx-rtn-c").recipe == "rtn-c"
+    for bad in ("qx-default-e0", "qx-default-fp16", "qx-rtn-x", "qx"):
+        with pytest.raises(SystemExit):
+            QxMethod.parse(bad)
+
+
 def test_integer_zero_point_rtn_matches_awq_formula_and_keeps_zero_exact():
     """The baselines' RTN: scale (max-min)/qmax, integer zero z = round(-min/scale), w^ = (q - z) * scale
     (AWQ's pseudo_quantize_tensor), here in float64 numpy with fp16-rounded scales."""

@@ -181,20 +181,23 @@ def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Ten
 @dataclass(frozen=True)
 class QxMethod:
     """A QuantX method of the bench: 'qx-default', 'qx-uniform', 'qx-codebook' (recipes, with
-    optional '-bpw4.14', '-a16' and '-notune': without the end-to-end tuning), or 'qx-rtn-u' /
-    'qx-rtn-c' (plain round-to-nearest outtypes)."""
+    optional '-bpw4.14', '-a16', '-notune': without the end-to-end tuning, '-e2': two tuning passes,
+    and '-fp32' / '-bf16': the tuning's matrix-product precision, else the recipe's, fp32), or
+    'qx-rtn-u' / 'qx-rtn-c' (plain round-to-nearest outtypes)."""
     spec: str
     recipe: str
     bpw: float | None
     act: int
     tune: bool = True
+    tune_precision: str | None = None
+    tune_epochs: int | None = None   # None: the recipe's
 
     @classmethod
     def parse(cls, spec: str) -> "QxMethod":
         parts = spec.split("-")[1:]
         if not parts:
             raise SystemExit(f"bad QuantX method {spec!r}")
-        recipe, bpw, act, tune = parts[0], None, 8, True
+        recipe, bpw, act, tune, precision, epochs = parts[0], None, 8, True, None, None
         if recipe == "rtn":
             if len(parts) < 2 or parts[1] not in ("u", "c"):
                 raise SystemExit(f"bad QuantX method {spec!r}: use qx-rtn-u or qx-rtn-c")
@@ -207,9 +210,13 @@ class QxMethod:
                 act = 16
             elif p == "notune":
                 tune = False
+            elif p in ("fp32", "bf16"):
+                precision = p
+            elif p[:1] == "e" and p[1:].isdigit() and int(p[1:]) > 0:
+                epochs = int(p[1:])
             else:
                 raise SystemExit(f"unknown option {p!r} in {spec!r}")
-        return cls(spec, recipe, bpw, act, tune)
+        return cls(spec, recipe, bpw, act, tune, precision, epochs)
 
 
 def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], calib: Callable[[], CalibrationSet],
@@ -227,7 +234,8 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
     from quantx.convert.recipes.recipe import choose, encode_candidates, recipe_by_name, tune_chosen
 
     methods = [QxMethod.parse(s) for s in specs]
-    recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act, tune_epochs=None if m.tune else 0)
+    recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act, tune_epochs=m.tune_epochs if m.tune else 0,
+                                      tune_precision=m.tune_precision)
                for m in methods if not m.recipe.startswith("rtn")}
     formats: list[str] = []
     for r in recipes.values():
