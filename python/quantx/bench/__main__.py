@@ -9,8 +9,14 @@ Q3_K_S, IQ3_XXS and Q4_0 (quantized by llama.cpp from our F16 file; no
 importance matrix, which only llama.cpp's CLI can compute), a table of
 tokens/s, the ratios and the speed targets. Files are kept in --suite-dir.
 On a shared machine run it as `nice -n -10 python -m quantx.bench ...`.
-llama.cpp is measured when llama-cpp-python is installed (pip install .[bench],
-built with CMAKE_ARGS that disable AMX on machines that report it).
+llama.cpp is measured when llama-cpp-python is installed (pip install .[bench]).
+Its default build compiles for the building CPU (-march=native); on a CPU that
+reports AMX without the OS enabling it, that build dies of SIGILL. Build it for
+the ISA the OS grants instead, e.g. on AVX-512 x86 (the README's numbers):
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
+  -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON
+  -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+  pip install llama-cpp-python==0.3.36
 """
 from __future__ import annotations
 
