@@ -170,7 +170,10 @@ Weight Model::make_weight(const GgufFile& f, const std::string& name, int64_t n_
 // keeps the rows (the results are bit-identical either way; for tests).
 void Model::tile_weight(Weight& w) {
     const QxFormat* f = qx_format(w.view.type->id);
-    if (!f || w.act != ActMode::A8 || !qx_select_tiled_gemv(f->id, isa_)) return;
+    if (!f || w.act != ActMode::A8) return;
+    // Tensor codebooks (QX3_T / QX4_T) arrive as C rows with one table repeated in every row.
+    const bool shared = qx_rows_share_table(*f, w.view.data, w.view.row_bytes, w.view.rows);
+    if (!qx_select_tiled_gemv(f->id, isa_, shared)) return;
     const char* env = std::getenv("QUANTX_TILES");
     if (env && std::string(env) == "0") return;
     const size_t tb = qx_tile_bytes(*f, w.view.n);
@@ -188,6 +191,7 @@ void Model::tile_weight(Weight& w) {
         expanded_.push_back(std::move(tiles));
     w.view.data = expanded_.back().data();
     w.view.tile_bytes = tb;
+    w.view.shared_table = shared;
 }
 
 void Model::load_weights(int act_override) {

@@ -130,12 +130,13 @@ void bind_kernels(py::module_& m) {
     m.def("best_isa", []() { return std::string(qx::isa_name(qx::best_isa())); });
     m.def(
         "qx_tiled_kernels",
-        [](uint32_t type_id, const std::string& isa) {
-            return qx::qx_select_tiled_gemv(type_id, usable_isa(isa)) != nullptr;
+        [](uint32_t type_id, const std::string& isa, bool shared_table) {
+            return qx::qx_select_tiled_gemv(type_id, usable_isa(isa), shared_table) != nullptr;
         },
-        py::arg("type_id"), py::arg("isa") = "",
+        py::arg("type_id"), py::arg("isa") = "", py::arg("shared_table") = false,
         "Whether the runtime lays this QuantX type out as row tiles on the ISA (default: the best): "
-        "A8 weights then run through the tiled kernels.");
+        "A8 weights then run through the tiled kernels. shared_table: for C-type tensors whose rows "
+        "all carry one table (QX3_T / QX4_T files).");
     m.def("isa_names", []() {
         std::vector<std::string> v;
         for (int i = 0; i < qx::kIsaCount; ++i) v.push_back(qx::isa_name((qx::Isa)i));

@@ -91,3 +91,33 @@ def test_row_tiles_compute_bit_identical_logits(outtype: str, tiny_llama_dir: Pa
     monkeypatch.setenv("QUANTX_TILES", "0")
     rows = logits()
     assert np.array_equal(tiled, rows), float(np.abs(tiled - rows).max())
+
+
+# Tensor codebooks (QX3_T / QX4_T, what the recipes write) reach the runtime as
+# C rows that all carry the tensor's table; on AVX-512 VNNI their tiles run
+# through the shared-table kernels (vpshufb), which must not change a bit either.
+def test_tensor_codebook_tiles_compute_bit_identical_logits(tmp_path: Path, tiny_llama_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    if not N.qx_tiled_kernels(Q.qx_type("QX3_C").type_id, shared_table=True):
+        pytest.skip("this CPU has no shared-table tiled kernels (AVX-512 VNNI)")
+    out = tmp_path / "cb.gguf"
+    res = subprocess.run([sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir), str(out), "--quiet",
+                          "--recipe", "codebook", "--tune-epochs", "0", "--calib-samples", "2", "--calib-seq", "48",
+                          "--no-calib-cache"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    types = Model(out, act=8).tensor_types()
+    assert any(v in ("QX3_T", "QX4_T") for v in types.values()), types
+    ids = [int(i) for i in np.random.default_rng(6).integers(10, 400, size=23)]
+
+    def logits() -> np.ndarray:
+        m = Model(out, threads=2, n_batch=16, act=8)
+        prompt = m.eval(ids[:19], logits_from=0)
+        return np.concatenate([prompt] + [m.eval([i], logits_from=0) for i in ids[19:]])
+
+    tiled = logits()
+    monkeypatch.setenv("QUANTX_TILES", "0")
+    rows = logits()
+    assert np.array_equal(tiled, rows), float(np.abs(tiled - rows).max())

@@ -19,6 +19,9 @@ struct WeightView {
     // Nonzero: `data` holds the rows as QuantX row tiles of this many bytes
     // (qx_tiles.h), for the tiled A8 kernels only; row_bytes is then the file's.
     size_t tile_bytes = 0;
+    // Tiled C-type rows that all carry one table (qx_rows_share_table): the
+    // shared-table tiled kernels apply.
+    bool shared_table = false;
 };
 
 // Activations prepared for one weight format's kernel: either float rows

@@ -98,25 +98,39 @@ struct TiledKernels {
     QxTiledGemmFn gemm = nullptr;
 };
 
-TiledKernels tiled_kernels(uint32_t type_id, Isa isa) {
+TiledKernels tiled_kernels(uint32_t type_id, Isa isa, bool shared_table) {
 #if defined(QX_ARCH_X86)
     const QxFormat* f = qx_format(type_id);
     if (!f || isa != kIsaAvx512Vnni || !isa_supported(isa)) return {};
-    if (f->row_codebook && !cpu_features().avx512vbmi) return {};
 #define QX_TILED(lower) TiledKernels{lower##_tiled_gemv_a8_avx512vnni, lower##_tiled_gemm_a8_avx512vnni}
+    if (f->row_codebook && shared_table) return f->bits == 3 ? QX_TILED(qx3_c_shared) : QX_TILED(qx4_c_shared);
+    if (f->row_codebook && !cpu_features().avx512vbmi) return {};
     static const TiledKernels kFns[4] = {QX_TILED(qx3_u), QX_TILED(qx3_c), QX_TILED(qx4_u), QX_TILED(qx4_c)};
 #undef QX_TILED
     return kFns[type_id - QX_ID_BASE];
 #else
     (void)type_id;
     (void)isa;
+    (void)shared_table;
     return {};
 #endif
 }
 
 }  // namespace
 
-QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa) { return tiled_kernels(type_id, isa).gemv; }
-QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa) { return tiled_kernels(type_id, isa).gemm; }
+QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa, bool shared_table) {
+    return tiled_kernels(type_id, isa, shared_table).gemv;
+}
+QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa, bool shared_table) {
+    return tiled_kernels(type_id, isa, shared_table).gemm;
+}
+
+bool qx_rows_share_table(const QxFormat& f, const uint8_t* w, size_t row_bytes, int64_t rows) {
+    if (!f.row_codebook) return false;
+    const size_t k = (size_t)f.table_size;
+    for (int64_t r = 1; r < rows; ++r)
+        if (std::memcmp(qx_row_table(f, w + (size_t)r * row_bytes), qx_row_table(f, w), k) != 0) return false;
+    return true;
+}
 
 }  // namespace qx

@@ -59,9 +59,16 @@ using QxTiledGemmFn = void (*)(int64_t n, const uint8_t* tiles, int64_t rows, co
 
 // The tiled kernels for a QuantX type on an ISA, or nullptr where there are
 // none (then the runtime keeps the file's rows): AVX-512 VNNI, and for the C
-// types also AVX-512 VBMI (per-row tables through vpermb).
-QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa);
-QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa);
+// types also AVX-512 VBMI (per-row tables through vpermb). shared_table: a C
+// type's rows all carry the same table (qx_rows_share_table), so the kernels
+// look it up with vpshufb and need no VBMI; only valid for such rows.
+QxTiledGemvFn qx_select_tiled_gemv(uint32_t type_id, Isa isa, bool shared_table = false);
+QxTiledGemmFn qx_select_tiled_gemm(uint32_t type_id, Isa isa, bool shared_table = false);
+
+// Whether a C type's rows (row_bytes apart) all carry row 0's table: true for
+// the tensors the loader expands from QX3_T / QX4_T files (one codebook per
+// tensor), false for U types.
+bool qx_rows_share_table(const QxFormat& f, const uint8_t* w, size_t row_bytes, int64_t rows);
 
 // The scalar reference: each tile row decoded back to its file row, then the
 // reference dot (qx_kernels.h) per row and token.
@@ -78,6 +85,8 @@ QX_DECLARE_TILED(qx3_u)
 QX_DECLARE_TILED(qx3_c)
 QX_DECLARE_TILED(qx4_u)
 QX_DECLARE_TILED(qx4_c)
+QX_DECLARE_TILED(qx3_c_shared)
+QX_DECLARE_TILED(qx4_c_shared)
 #endif
 
 }  // namespace qx

@@ -6,6 +6,6 @@
 #include "qx_tiles_x86.h"
 
 namespace qx {
-QX_DEFINE_TILED_VNNI(qx3_c, QX3_C, 3, true)
-QX_DEFINE_TILED_VNNI(qx4_c, QX4_C, 4, true)
+QX_DEFINE_TILED_VNNI(qx3_c, QX3_C, 3, tiles_x86::kLutRowTables)
+QX_DEFINE_TILED_VNNI(qx4_c, QX4_C, 4, tiles_x86::kLutRowTables)
 }  // namespace qx

@@ -42,9 +42,17 @@ constexpr size_t block_bytes() {
     return (size_t)kQxTileRows * (BITS == 3 ? 12 : 16);
 }
 
-// The tile's tables (C types): 8 rows x 8 entries in one register (QX3), x 16 in two (QX4).
+// How a chunk register's codes become weight bytes: U types need no table (the code is the
+// unsigned weight byte); C types look up each row's own table (vpermi2b, AVX-512 VBMI); C
+// tensors whose rows all carry one table (QX3_T / QX4_T files: the tensor's codebook) look it
+// up with one in-lane vpshufb, shorter than vpermi2b and without VBMI.
+enum Lut { kLutNone, kLutRowTables, kLutShared };
+
+// The tile's tables: row tables 8 rows x 8 entries in one register (QX3), x 16 in two (QX4);
+// a shared table in every 128-bit lane of s.
 struct Tables {
     __m512i a, b;
+    __m256i s;
 };
 
 // Byte i of a chunk register belongs to row i / 4: its table starts at entry (i / 4) * K.
@@ -57,12 +65,15 @@ static inline __m256i row_offsets() {
 // A chunk register from `raw`, whose low BITS bits of every byte are the code (the
 // bits above are whatever the 16-bit shifts brought in): U types mask it (the code
 // is the unsigned weight byte, bias 4 / 8); C types mask it and add the row's
-// table offset in one vpternlogd ((raw & mask) | offset), then look the value up.
-template <int BITS, bool CB>
+// table offset in one vpternlogd ((raw & mask) | offset), then look the value up;
+// a shared table needs no offset.
+template <int BITS, int LUT>
 static inline __m256i lookup(__m256i raw, const Tables& t) {
     const __m256i mask = _mm256_set1_epi8((char)((1 << BITS) - 1));
-    if constexpr (!CB) {
+    if constexpr (LUT == kLutNone) {
         return _mm256_and_si256(raw, mask);
+    } else if constexpr (LUT == kLutShared) {
+        return _mm256_shuffle_epi8(t.s, _mm256_and_si256(raw, mask));  // index < 16, bit 7 clear
     } else {
         const __m256i idx = _mm256_ternarylogic_epi32(raw, mask, row_offsets<BITS>(), 0xEA);
         if constexpr (BITS == 3)
@@ -79,35 +90,39 @@ static inline __m256i qx3_join(__m256i low, __m256i high) {
 }
 
 // The 8 chunk registers of one 32-block of a tile.
-template <int BITS, bool CB>
+template <int BITS, int LUT>
 static inline void decode_block(const uint8_t* blk, const Tables& t, __m256i* R) {
     if constexpr (BITS == 3) {
         const __m256i p0 = _mm256_loadu_si256((const __m256i*)blk);
         const __m256i p1 = _mm256_loadu_si256((const __m256i*)(blk + 32));
         const __m256i p2 = _mm256_loadu_si256((const __m256i*)(blk + 64));
-        R[0] = lookup<3, CB>(p0, t);
-        R[1] = lookup<3, CB>(_mm256_srli_epi16(p0, 3), t);
-        R[2] = lookup<3, CB>(p1, t);
-        R[3] = lookup<3, CB>(_mm256_srli_epi16(p1, 3), t);
-        R[4] = lookup<3, CB>(p2, t);
-        R[5] = lookup<3, CB>(_mm256_srli_epi16(p2, 3), t);
-        R[6] = lookup<3, CB>(qx3_join(_mm256_srli_epi16(p0, 6), _mm256_srli_epi16(p2, 4)), t);
-        R[7] = lookup<3, CB>(qx3_join(_mm256_srli_epi16(p1, 6), _mm256_srli_epi16(p2, 5)), t);
+        R[0] = lookup<3, LUT>(p0, t);
+        R[1] = lookup<3, LUT>(_mm256_srli_epi16(p0, 3), t);
+        R[2] = lookup<3, LUT>(p1, t);
+        R[3] = lookup<3, LUT>(_mm256_srli_epi16(p1, 3), t);
+        R[4] = lookup<3, LUT>(p2, t);
+        R[5] = lookup<3, LUT>(_mm256_srli_epi16(p2, 3), t);
+        R[6] = lookup<3, LUT>(qx3_join(_mm256_srli_epi16(p0, 6), _mm256_srli_epi16(p2, 4)), t);
+        R[7] = lookup<3, LUT>(qx3_join(_mm256_srli_epi16(p1, 6), _mm256_srli_epi16(p2, 5)), t);
     } else {
         for (int p = 0; p < 4; ++p) {
             const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 32 * p));
-            R[2 * p] = lookup<4, CB>(v, t);
-            R[2 * p + 1] = lookup<4, CB>(_mm256_srli_epi16(v, 4), t);
+            R[2 * p] = lookup<4, LUT>(v, t);
+            R[2 * p + 1] = lookup<4, LUT>(_mm256_srli_epi16(v, 4), t);
         }
     }
 }
 
-template <int BITS, bool CB>
+template <int BITS, int LUT>
 static inline Tables load_tables(const uint8_t* tile) {
-    Tables t{_mm512_setzero_si512(), _mm512_setzero_si512()};
-    if constexpr (CB) {
+    Tables t{_mm512_setzero_si512(), _mm512_setzero_si512(), _mm256_setzero_si256()};
+    if constexpr (LUT == kLutRowTables) {
         t.a = _mm512_loadu_si512(tile);
         if constexpr (BITS == 4) t.b = _mm512_loadu_si512(tile + 64);
+    } else if constexpr (LUT == kLutShared) {
+        uint8_t row0[16] = {};  // row 0's table is every row's
+        std::memcpy(row0, tile, (size_t)1 << BITS);
+        t.s = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)row0));
     }
     return t;
 }
@@ -128,14 +143,14 @@ static inline __m256 tile_scales(const uint8_t* scales, int64_t g) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(scales + 16 * g)));
 }
 
-template <int BITS, bool CB>
+template <int BITS, int LUT>
 static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x, float* y) {
     const int64_t nsub = n / kQxSub, ntiles = qx_tile_count(rows);
     const size_t tb = qx_tile_bytes(f, n), codes_at = qx_tile_codes_offset(f, n), scales_at = qx_tile_tables_bytes(f);
     const int32_t bias = qx_a8_bias(f);
     for (int64_t t = 0; t < ntiles; ++t) {
         const uint8_t* tile = tiles + (size_t)t * tb;
-        const Tables tbl = load_tables<BITS, CB>(tile);
+        const Tables tbl = load_tables<BITS, LUT>(tile);
         const uint8_t* cp = tile + codes_at;
         __m256 total = _mm256_setzero_ps();
         for (int64_t b0 = 0, g = 0; b0 < nsub; b0 += kSubsPerGroup, ++g) {
@@ -151,7 +166,7 @@ static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
                 _mm_prefetch(ahead, _MM_HINT_T0);
                 _mm_prefetch(ahead + 64, _MM_HINT_T0);
                 __m256i R[8];
-                decode_block<BITS, CB>(cp + (size_t)b * block_bytes<BITS>(), tbl, R);
+                decode_block<BITS, LUT>(cp + (size_t)b * block_bytes<BITS>(), tbl, R);
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(R, x[b], bias)), _mm256_set1_ps(x[b].d), acc);
             }
             total = _mm256_fmadd_ps(acc, tile_scales(tile + scales_at, g), total);
@@ -162,7 +177,7 @@ static inline void gemv(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
 
 // Each tile is decoded once into chunk registers (nsub x 8 x 32 bytes, in L1),
 // then every token quad runs past it.
-template <int BITS, bool CB>
+template <int BITS, int LUT>
 static inline void gemm(const QxFormat& f, int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,
                         int64_t ldx, int64_t nt, float* y, int64_t ldy) {
     const int64_t nsub = n / kQxSub, ntiles = qx_tile_count(rows);
@@ -176,10 +191,10 @@ static inline void gemm(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
     constexpr int T = 4;
     for (int64_t t = 0; t < ntiles; ++t) {
         const uint8_t* tile = tiles + (size_t)t * tb;
-        const Tables tbl = load_tables<BITS, CB>(tile);
+        const Tables tbl = load_tables<BITS, LUT>(tile);
         for (int64_t b = 0; b < nsub; ++b) {
             __m256i R[8];
-            decode_block<BITS, CB>(tile + codes_at + (size_t)b * block_bytes<BITS>(), tbl, R);
+            decode_block<BITS, LUT>(tile + codes_at + (size_t)b * block_bytes<BITS>(), tbl, R);
             for (int k = 0; k < 8; ++k) _mm256_store_si256((__m256i*)decoded[(size_t)(b * 8 + k)].b, R[k]);
         }
         for (int64_t t0 = 0; t0 + T <= nt; t0 += T) {
@@ -209,12 +224,12 @@ static inline void gemm(const QxFormat& f, int64_t n, const uint8_t* tiles, int6
 }  // namespace tiles_x86
 }  // namespace qx
 
-#define QX_DEFINE_TILED_VNNI(lower, ID, BITS, CB)                                                                \
+#define QX_DEFINE_TILED_VNNI(lower, ID, BITS, LUT)                                                                \
     void lower##_tiled_gemv_a8_avx512vnni(int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,      \
                                           float* y) {                                                            \
-        tiles_x86::gemv<BITS, CB>(*qx_format(ID), n, tiles, rows, x, y);                                         \
+        tiles_x86::gemv<BITS, LUT>(*qx_format(ID), n, tiles, rows, x, y);                                         \
     }                                                                                                            \
     void lower##_tiled_gemm_a8_avx512vnni(int64_t n, const uint8_t* tiles, int64_t rows, const BlockQ8* x,      \
                                           int64_t ldx, int64_t nt, float* y, int64_t ldy) {                      \
-        tiles_x86::gemm<BITS, CB>(*qx_format(ID), n, tiles, rows, x, ldx, nt, y, ldy);                           \
+        tiles_x86::gemm<BITS, LUT>(*qx_format(ID), n, tiles, rows, x, ldx, nt, y, ldy);                           \
     }

@@ -383,6 +383,69 @@ void test_tiles() {
     }
 }
 
+// C-type tensors whose rows all carry one table (the loader's rows of QX3_T /
+// QX4_T files): qx_rows_share_table tells them from per-row tables (one entry
+// changed in the last row is enough), and the shared-table tiled kernels
+// (vpshufb, no VBMI) equal the row VNNI gemv bit for bit, the gemm the gemv.
+void test_tiles_shared_table() {
+    std::mt19937 rng(22);
+    const int64_t lengths[] = {32, 160, 576, 1536, 1568};
+    const int64_t row_counts[] = {1, 7, 8, 19};
+    const Isa vnni = kIsaAvx512Vnni;
+    for (const auto& f : kQxFormats) {
+        const QxTiledGemvFn sgemv = qx_select_tiled_gemv(f.id, vnni, true);
+        const QxTiledGemmFn sgemm = qx_select_tiled_gemm(f.id, vnni, true);
+        if (!f.row_codebook) {
+            check(sgemv == qx_select_tiled_gemv(f.id, vnni), std::string(f.name) + ": no table, the flag selects the same kernel");
+            continue;
+        }
+        const QxGemvA8Fn rgemv = qx_select_gemv_a8(f.id, vnni);
+        const bool simd = isa_runs(vnni) && sgemv;
+        if (!simd) std::printf("%s: shared-table tiled kernels skipped (no AVX-512 VNNI on this CPU)\n", f.name);
+        check(!sgemv == !sgemm, std::string(f.name) + " has both shared-table kernels or neither");
+        bool detect = true, gemv_same = true, gemm_same = true;
+        for (int64_t n : lengths) {
+            for (int64_t rows : row_counts) {
+                const size_t rb = qx_row_size(f, n), tb = qx_tile_bytes(f, n);
+                const std::vector<float> w = make_weights(rng, rows, n);
+                std::vector<int8_t> one((size_t)f.table_size);
+                for (auto& v : one) v = (int8_t)((int)(rng() % 255) - 127);
+                for (int differs = 0; differs < 2; ++differs) {
+                    std::vector<int8_t> books;
+                    for (int64_t r = 0; r < rows; ++r) books.insert(books.end(), one.begin(), one.end());
+                    if (differs) books.back() = (int8_t)(books.back() == 127 ? 126 : books.back() + 1);
+                    std::vector<uint8_t> packed(rb * (size_t)rows);
+                    qx_quantize_rows(f, w.data(), rows, n, books.data(), nullptr, packed.data());
+                    detect = detect && qx_rows_share_table(f, packed.data(), rb, rows) == (!differs || rows == 1);
+                    if (differs || !simd) continue;
+                    std::vector<uint8_t> tiles(tb * (size_t)qx_tile_count(rows));
+                    qx_tile_rows(f, packed.data(), rb, rows, n, tiles.data());
+                    const int64_t nb = n / 32;
+                    std::vector<BlockQ8> xs;
+                    for (int t = 0; t < 4; ++t) {
+                        const auto q = quantize_q8(make_activations(rng, n, t));
+                        xs.insert(xs.end(), q.begin(), q.end());
+                    }
+                    std::vector<float> yrow((size_t)rows), ytile((size_t)(4 * rows)), ybatch((size_t)(4 * rows));
+                    for (int t = 0; t < 4; ++t) {
+                        rgemv(n, packed.data(), rb, rows, xs.data() + t * nb, yrow.data());
+                        sgemv(n, tiles.data(), rows, xs.data() + t * nb, ytile.data() + t * rows);
+                        gemv_same = gemv_same && std::memcmp(yrow.data(), ytile.data() + t * rows, rows * sizeof(float)) == 0;
+                    }
+                    sgemm(n, tiles.data(), rows, xs.data(), nb, 4, ybatch.data(), rows);
+                    gemm_same = gemm_same && std::memcmp(ybatch.data(), ytile.data(), ybatch.size() * sizeof(float)) == 0;
+                }
+            }
+        }
+        check(detect, std::string(f.name) + " rows sharing one table told from rows with their own");
+        if (simd) {
+            check(gemv_same, std::string(f.name) + " shared-table tiled gemv bit-identical to the row VNNI gemv");
+            check(gemm_same, std::string(f.name) + " shared-table tiled 4-token gemm bit-identical to its gemv");
+        }
+    }
+    check(!qx_rows_share_table(kQxFormats[0], nullptr, 0, 0), "U rows have no table to share");
+}
+
 void test_quantizer_edges() {
     const QxFormat& u = kQxFormats[0];
     // All-zero row: every weight dequantizes to exactly 0.
@@ -636,13 +699,17 @@ void bench(bool only_qx3) {
                 }
             }
         }
-        // The row tiles the runtime builds for the VNNI kernels (same weights, re-laid out).
-        const QxTiledGemvFn tgemv = qx_select_tiled_gemv(f.id, kIsaAvx512Vnni);
-        if (!isa_runs(kIsaAvx512Vnni) || !tgemv) continue;
+        // The row tiles the runtime builds for the VNNI kernels (same weights, re-laid out);
+        // C types also through the shared-table kernels (timed on these tiles: the speed
+        // does not depend on whether the rows' tables are equal).
+        if (!isa_runs(kIsaAvx512Vnni)) continue;
         const size_t tb = qx_tile_bytes(f, n);
         std::vector<uint8_t> tiles(tb * (size_t)qx_tile_count(rows));
         qx_tile_rows(f, packed.data(), rb, rows, n, tiles.data());
+        for (int shared = 0; shared < (f.row_codebook ? 2 : 1); ++shared)
         for (int threads : {1, 2}) {
+            const QxTiledGemvFn tgemv = qx_select_tiled_gemv(f.id, kIsaAvx512Vnni, shared != 0);
+            if (!tgemv) continue;
             const double sec = best_time(threads, 10, [&](int id, int nth) {
                 const int64_t a = rows * id / nth / 16 * 16, b = id + 1 == nth ? rows : rows * (id + 1) / nth / 16 * 16;
                 for (int64_t r = a; r < b; r += 16)  // row ranges as matmul_rows
@@ -650,8 +717,9 @@ void bench(bool only_qx3) {
                           y.data() + r);
             });
             const double gbs = tiles.size() / sec / 1e9;
-            std::printf("%s %-10s A8  %d thread(s): %6.1f GB/s = %3.0f%% of read bandwidth (%.2f ms, row tiles)\n",
-                        f.name, "avx512vnni", threads, gbs, 100 * gbs / bandwidth[threads - 1], sec * 1e3);
+            std::printf("%s %-10s A8  %d thread(s): %6.1f GB/s = %3.0f%% of read bandwidth (%.2f ms, row tiles%s)\n",
+                        f.name, "avx512vnni", threads, gbs, 100 * gbs / bandwidth[threads - 1], sec * 1e3,
+                        shared ? ", shared table" : "");
         }
     }
 }
@@ -674,6 +742,7 @@ int main(int argc, char** argv) {
     test_kernels();
     test_row_kernels();
     test_tiles();
+    test_tiles_shared_table();
     test_gguf_mapping();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
