@@ -47,14 +47,6 @@ inline __m256 fma32(const float* w, const float* x, __m256 acc) {
 
 // ---- float activations ---------------------------------------------------
 
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    const __m256 va = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
-}
-
 float dot_a16_f32(int64_t n, const void* w, const float* x) {
     const float* a = static_cast<const float*>(w);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;

@@ -196,17 +196,6 @@ float float_dot(int64_t n, const float* x, Load ld, Tail tail) {
 
 namespace avx512 {
 
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    const __m512 va = _mm512_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {  // the tail in one masked operation
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
-    }
-}
-
 float dot_a16_f32(int64_t n, const void* w, const float* x) {
     const float* a = static_cast<const float*>(w);
     return float_dot(n, x, [a](int64_t i) { return _mm512_loadu_ps(a + i); }, [a](int64_t i) { return a[i]; });

@@ -48,14 +48,12 @@ namespace avx2 {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
 void quantize_q8(const float* x, BlockQ8* y, int64_t n);
-void axpy_f32(int64_t n, float a, const float* x, float* y);
 QX_DECLARE_GEMM(q8_0) QX_DECLARE_GEMM(q4_0) QX_DECLARE_GEMM(q4_1)
 }  // namespace avx2
 namespace avx512 {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
 void quantize_q8(const float* x, BlockQ8* y, int64_t n);
-void axpy_f32(int64_t n, float a, const float* x, float* y);
 }  // namespace avx512
 namespace avx512vnni {
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
@@ -73,7 +71,6 @@ namespace neon {
 QX_DECLARE_ALL(QX_DECLARE_DOT_A16)
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)
 void quantize_q8(const float* x, BlockQ8* y, int64_t n);
-void axpy_f32(int64_t n, float a, const float* x, float* y);
 }  // namespace neon
 namespace neondot {
 QX_DECLARE_QUANT_A8(QX_DECLARE_DOT_A8)

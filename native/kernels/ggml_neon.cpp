@@ -3,8 +3,6 @@
 // multiplies (for cores without the dot-product extension).
 #include <arm_neon.h>
 
-#include <cmath>
-
 #include "ggml_blocks.h"
 #include "ggml_kernels.h"
 
@@ -19,12 +17,6 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 }
 
 }  // namespace
-
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-    for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
-}
 
 float dot_a16_f32(int64_t n, const void* w, const float* x) {
     const float* a = static_cast<const float*>(w);

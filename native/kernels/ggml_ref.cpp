@@ -9,10 +9,6 @@
 
 namespace qx {
 
-void axpy_f32_ref(int64_t n, float a, const float* x, float* y) {
-    for (int64_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
-}
-
 void quantize_q8_ref(const float* x, BlockQ8* y, int64_t n) {
     for (int64_t b = 0; b < n / kQ8Block; ++b) {
         const float* xb = x + b * kQ8Block;

@@ -181,24 +181,6 @@ DotA8Fn select_dot_a8(const TypeTraits& t, Isa isa) {
     }
 }
 
-AxpyF32Fn select_axpy_f32(Isa isa) {
-    for (Isa cur = isa;; cur = isa_fallback(cur)) {
-        switch (cur) {
-#if defined(__x86_64__)
-            case kIsaAvx512Vnni:
-            case kIsaAvx512: return avx512::axpy_f32;
-            case kIsaAvx2: return avx2::axpy_f32;
-#endif
-#if defined(__aarch64__)
-            case kIsaNeonDot:
-            case kIsaNeon: return neon::axpy_f32;
-#endif
-            case kIsaScalar: return axpy_f32_ref;
-            default: break;
-        }
-    }
-}
-
 QuantizeQ8Fn select_quantize_q8(Isa isa) {
     for (Isa cur = isa;; cur = isa_fallback(cur)) {
         switch (cur) {

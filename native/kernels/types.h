@@ -59,8 +59,6 @@ using ToFloatFn = void (*)(const void* w_row, float* y, int64_t n);
 using RowSizeFn = size_t (*)(int64_t n);
 // Quantize n activations (n % 32 == 0) to BlockQ8.
 using QuantizeQ8Fn = void (*)(const float* x, BlockQ8* y, int64_t n);
-// y[i] = fma(a, x[i], y[i]) for i < n (attention's weighted sum of the values).
-using AxpyF32Fn = void (*)(int64_t n, float a, const float* x, float* y);
 
 struct TypeTraits {
     const char* name;
@@ -87,13 +85,9 @@ const TypeTraits* type_traits(uint32_t type_id);
 DotA16Fn select_dot_a16(const TypeTraits& t, Isa isa);
 DotA8Fn select_dot_a8(const TypeTraits& t, Isa isa);
 QuantizeQ8Fn select_quantize_q8(Isa isa);
-AxpyF32Fn select_axpy_f32(Isa isa);
 
 // Scalar reference for activation quantization (round to nearest, d = amax/127).
 void quantize_q8_ref(const float* x, BlockQ8* y, int64_t n);
-// Scalar reference for AxpyF32Fn: one rounding per element (std::fma), so every
-// ISA's fused multiply-add gives the same bits.
-void axpy_f32_ref(int64_t n, float a, const float* x, float* y);
 
 // fp16 / bf16 conversions used by formats and tests.
 float fp16_to_fp32(uint16_t h);

@@ -227,47 +227,6 @@ void test_quantize_q8() {
     }
 }
 
-// axpy_f32 (attention's weighted sum of the values): every ISA bit-exact
-// against the std::fma reference, at every length around the vector widths
-// (tails), with zero, negative and tiny weights, infinities and NaN passing
-// through, and the reference itself one rounding of the exact a*x+y.
-void test_axpy_f32() {
-    std::mt19937 rng(11);
-    std::normal_distribution<float> nd;
-    const float weights[] = {0.37f, -1.5f, 0.0f, -0.0f, 1e-30f, 3.0e38f};
-    bool ref_ok = true;
-    for (int64_t n = 0; n <= 70; ++n) {
-        for (float a : weights) {
-            std::vector<float> x((size_t)n), y0((size_t)n);
-            for (int64_t i = 0; i < n; ++i) {
-                x[(size_t)i] = nd(rng);
-                y0[(size_t)i] = nd(rng);
-            }
-            if (n > 5) {
-                x[3] = INFINITY;
-                y0[4] = NAN;
-                x[5] = 0.0f;
-            }
-            std::vector<float> ref = y0;
-            axpy_f32_ref(n, a, x.data(), ref.data());
-            for (int64_t i = 0; i < n; ++i) {
-                // the product is exact in double, the sum one 53-bit rounding: agrees but for exact ties
-                const double exact = (double)a * x[(size_t)i] + y0[(size_t)i];
-                const float want = (float)exact;
-                if (std::isfinite(exact) && std::fabs(exact) < 1e38 && ref[(size_t)i] != want) ref_ok = false;
-            }
-            for (Isa isa : g_isas) {
-                std::vector<float> got = y0;
-                select_axpy_f32(isa)(n, a, x.data(), got.data());
-                check(n == 0 || std::memcmp(got.data(), ref.data(), sizeof(float) * (size_t)n) == 0,  // data() may be null at 0
-                      std::string("axpy_f32 bit-exact ") + isa_name(isa) + " n=" + std::to_string(n) +
-                          " a=" + std::to_string(a));
-            }
-        }
-    }
-    check(ref_ok, "axpy_f32_ref is the correctly rounded a*x+y");
-}
-
 void test_dots() {
     std::mt19937 rng(1234);
     const double tol = 2e-5;
@@ -584,7 +543,6 @@ int main(int argc, char** argv) {
     test_table();
     test_fp16();
     test_quantize_q8();
-    test_axpy_f32();
     test_dots();
     test_matmul();
     test_batch_invariance();
