@@ -171,11 +171,13 @@ Weight Model::make_weight(const GgufFile& f, const std::string& name, int64_t n_
 void Model::tile_weight(Weight& w) {
     const QxFormat* f = qx_format(w.view.type->id);
     if (!f || w.act != ActMode::A8) return;
-    // Tensor codebooks (QX3_T / QX4_T) arrive as C rows with one table repeated in every row.
-    const bool shared = qx_rows_share_table(*f, w.view.data, w.view.row_bytes, w.view.rows);
-    if (!qx_select_tiled_gemv(f->id, isa_, shared)) return;
     const char* env = std::getenv("QUANTX_TILES");
     if (env && std::string(env) == "0") return;
+    // Tensor codebooks (QX3_T / QX4_T) arrive as C rows with one table repeated in every row.
+    const bool shared = qx_rows_share_table(*f, w.view.data, w.view.row_bytes, w.view.rows);
+    const QxTiledGemvFn gemv = qx_select_tiled_gemv(f->id, isa_, shared);
+    const QxTiledGemmFn gemm = qx_select_tiled_gemm(f->id, isa_, shared);
+    if (!gemv || !gemm) return;
     const size_t tb = qx_tile_bytes(*f, w.view.n);
     std::vector<uint8_t> tiles;
     try {
@@ -191,7 +193,8 @@ void Model::tile_weight(Weight& w) {
         expanded_.push_back(std::move(tiles));
     w.view.data = expanded_.back().data();
     w.view.tile_bytes = tb;
-    w.view.shared_table = shared;
+    w.view.tiled_gemv = gemv;
+    w.view.tiled_gemm = gemm;
 }
 
 void Model::load_weights(int act_override) {

@@ -136,11 +136,10 @@ void matmul_rows(const WeightView& w, const ActView& x, Isa isa, int64_t r0, int
     const size_t rb = w.row_bytes;
 
     if (w.tile_bytes) {
-        const QxTiledGemvFn gemv = qx_select_tiled_gemv(w.type->id, isa, w.shared_table);
-        if (x.mode != ActMode::A8 || !gemv || r0 % kQxTileRows != 0)
+        if (x.mode != ActMode::A8 || !w.tiled_gemv || !w.tiled_gemm || r0 % kQxTileRows != 0)
             throw Error(std::string("matmul_rows: a tiled ") + w.type->name +
-                        " weight needs 8-bit activations, an ISA with tiled kernels and a range starting on a tile");
-        matmul_qx_tiled(w, x, qx_select_tiled_gemm(w.type->id, isa, w.shared_table), gemv, r0, r1, y, ldy);
+                        " weight needs 8-bit activations, its tiled kernels and a range starting on a tile");
+        matmul_qx_tiled(w, x, w.tiled_gemm, w.tiled_gemv, r0, r1, y, ldy);
         return;
     }
 

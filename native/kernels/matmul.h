@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "qx_tiles.h"
 #include "types.h"
 
 namespace qx {
@@ -19,9 +20,10 @@ struct WeightView {
     // Nonzero: `data` holds the rows as QuantX row tiles of this many bytes
     // (qx_tiles.h), for the tiled A8 kernels only; row_bytes is then the file's.
     size_t tile_bytes = 0;
-    // Tiled C-type rows that all carry one table (qx_rows_share_table): the
-    // shared-table tiled kernels apply.
-    bool shared_table = false;
+    // A tiled weight's kernels, chosen once when it was tiled (for the ISA and
+    // whether its rows share one table), so no call looks them up again.
+    QxTiledGemvFn tiled_gemv = nullptr;
+    QxTiledGemmFn tiled_gemm = nullptr;
 };
 
 // Activations prepared for one weight format's kernel: either float rows
