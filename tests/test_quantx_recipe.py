@@ -330,6 +330,15 @@ def test_quantized_propagation_calibrates_on_the_provisionally_quantized_layers(
         encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", propagate="both"))
 
 
+@pytest.mark.parametrize("field, value", [("propagate", "both"), ("tune_precision", "fp16"), ("act", 4),
+                                          ("bpw", 0.0), ("tune_epochs", -1)])
+def test_a_recipe_with_a_bad_value_is_refused_when_made(field: str, value) -> None:
+    """Before any work: a library caller's bad value fails at once, naming the field."""
+    with pytest.raises(ValueError, match=field):
+        recipe_by_name("default", **{field: value})
+    recipe_by_name("default", tune_precision="auto", act=16, bpw=4.0, tune_epochs=0)  # valid values pass
+
+
 @pytest.mark.parametrize("kind", ["llama", "qwen2"])
 def test_recipe_file_equals_fake_quantized_model(kind: str, tmp_path: Path, tiny_llama_dir: Path) -> None:
     """The GGUF the recipe writes computes what the fake-quantized (scaled, dequantized) PyTorch

@@ -93,6 +93,22 @@ class Recipe:
     # well (default recipe, 128 sequences: PPL 25.67 / KLD 0.342 against fp32's 25.64 / 0.342)
     # and converted 15% faster on AVX512_BF16 (1054 s against 1231 s), but its rounding differs.
     tune_precision: str = "fp32"
+    # Tune the codebooks' free entries (C and T types) with the scales.
+    tune_tables: bool = False
+
+    def __post_init__(self) -> None:
+        # Checked here, not when the stage that uses the value starts: a library caller's typo
+        # should not surface after minutes of encoding.
+        if self.propagate not in ("float", "quantized"):
+            raise ValueError(f"propagate must be 'float' or 'quantized', not {self.propagate!r}")
+        if self.tune_precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"tune_precision must be 'fp32', 'bf16' or 'auto', not {self.tune_precision!r}")
+        if self.act not in (8, 16):
+            raise ValueError(f"act must be 8 or 16, not {self.act!r}")
+        if self.bpw is not None and not self.bpw > 0:
+            raise ValueError(f"bpw must be positive, not {self.bpw!r}")
+        if self.tune_epochs < 0:
+            raise ValueError(f"tune_epochs must be 0 or more, not {self.tune_epochs!r}")
 
     def all_formats(self) -> tuple[str, ...]:
         """The 3-bit formats, plus what a budget can buy for the most sensitive weights: QX4_T and
@@ -230,7 +246,7 @@ def tune_chosen(model, result: RecipeResult, calib: CalibrationSet,
     if r.tune_epochs > 0:
         seqs = calib.input_ids.shape[0] if r.tune_seqs is None else r.tune_seqs
         settings = TuneSettings(epochs=r.tune_epochs, lr=r.tune_lr, seqs=seqs, seq_len=r.sensitivity_len,
-                                precision=r.tune_precision)
+                                precision=r.tune_precision, tables=r.tune_tables)
         tune_result(model, result, calib, settings, progress)
 
 
@@ -250,8 +266,6 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     cands: dict[tuple[int, str], list[Candidate]] = {}
     alphas: list[dict[str, float]] = []
     n_layers = len(decoder_layers(model))
-    if recipe.propagate not in ("float", "quantized"):
-        raise ValueError(f"propagate must be 'float' or 'quantized', not {recipe.propagate!r}")
     floats: dict[str, torch.Tensor] = {}  # the provisionally quantized layer's float weights
     for lc in stream_layers(model, calib, with_hessian=True, keep_samples=recipe.attn_samples,
                             propagate=recipe.propagate):
