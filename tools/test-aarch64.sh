@@ -15,6 +15,7 @@ for f in native/kernels/*.cpp; do
   case "$f" in
     *_avx2.cpp|*_avx512.cpp|*_avx512vbmi.cpp) continue ;;
     *_neondot.cpp) extra=(-march=armv8.2-a+dotprod) ;;
+    */axpy*.cpp) extra=(-ffp-contract=off) ;;  # as CMakeLists.txt: no fused multiply-adds (axpy.h)
     *) extra=() ;;
   esac
   o="$OUT/$(basename "${f%.cpp}").o"
