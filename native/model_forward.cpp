@@ -83,7 +83,7 @@ void Model::attention(int layer, int64_t nt) {
     const float* kc = k_cache_ + (size_t)layer * n_ctx_ * kv_dim;
     const float* vc = v_cache_ + (size_t)layer * n_ctx_ * kv_dim;
     DotA16Fn dot = select_dot_a16(*type_traits(GGML_F32), isa_);
-    AxpyF32Fn axpy = select_axpy_f32(isa_);
+    AxpyRowsF32Fn weighted_sum = select_axpy_rows_f32(isa_);
 
     pool_->parallel_for(nt * hp_.n_head, [&](int64_t task, int thread) {
         const int64_t t = task / hp_.n_head, h = task % hp_.n_head, kvh = h / group;
@@ -103,7 +103,8 @@ void Model::attention(int layer, int64_t nt) {
         const float inv = (float)(1.0 / sum);
         float* out = attn_.data() + t * q_dim + h * hd;
         std::fill(out, out + hd, 0.0f);
-        for (int64_t j = 0; j <= pos; ++j) axpy(hd, sc[j] * inv, vc + j * kv_dim + kvh * hd, out);
+        for (int64_t j = 0; j <= pos; ++j) sc[j] *= inv;
+        weighted_sum(hd, pos + 1, sc, vc + kvh * hd, kv_dim, out);
     });
 }
 

@@ -1,18 +1,42 @@
-// axpy_f32 on AVX2: separate multiply and add (axpy.h says why).
+// axpy_rows_f32 on AVX2 (axpy.h): strips of 32 columns held in four registers
+// over all rows, separate multiply and add; the last columns one at a time.
 #include <immintrin.h>
 
 #include "axpy.h"
 
 namespace qx::avx2 {
 
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    const __m256 va = _mm256_set1_ps(a);
+void axpy_rows_f32(int64_t n, int64_t count, const float* w, const float* x, int64_t ldx, float* y) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
+    for (; i + 32 <= n; i += 32) {
+        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8);
+        __m256 a2 = _mm256_loadu_ps(y + i + 16), a3 = _mm256_loadu_ps(y + i + 24);
+        for (int64_t j = 0; j < count; ++j) {
+            const __m256 p = _mm256_set1_ps(w[j]);
+            const float* xj = x + j * ldx + i;
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(p, _mm256_loadu_ps(xj)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(p, _mm256_loadu_ps(xj + 8)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(p, _mm256_loadu_ps(xj + 16)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(p, _mm256_loadu_ps(xj + 24)));
+        }
+        _mm256_storeu_ps(y + i, a0);
+        _mm256_storeu_ps(y + i + 8, a1);
+        _mm256_storeu_ps(y + i + 16, a2);
+        _mm256_storeu_ps(y + i + 24, a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(y + i);
+        for (int64_t j = 0; j < count; ++j)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(x + j * ldx + i)));
+        _mm256_storeu_ps(y + i, a);
+    }
     for (; i < n; ++i) {
-        const float p = a * x[i];
-        y[i] = y[i] + p;
+        float a = y[i];
+        for (int64_t j = 0; j < count; ++j) {
+            const float p = w[j] * x[j * ldx + i];
+            a = a + p;
+        }
+        y[i] = a;
     }
 }
 

@@ -1,20 +1,37 @@
-// axpy_f32 on AVX-512: separate multiply and add (axpy.h says why), the tail
-// in one masked step.
+// axpy_rows_f32 on AVX-512 (axpy.h): strips of 64 columns held in four
+// registers over all rows, separate multiply and add; a last strip of fewer
+// than 16 columns masked.
 #include <immintrin.h>
 
 #include "axpy.h"
 
 namespace qx::avx512 {
 
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    const __m512 va = _mm512_set1_ps(a);
+void axpy_rows_f32(int64_t n, int64_t count, const float* w, const float* x, int64_t ldx, float* y) {
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_mul_ps(va, _mm512_loadu_ps(x + i))));
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        const __m512 p = _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i));
-        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), p));
+    for (; i + 64 <= n; i += 64) {
+        __m512 a0 = _mm512_loadu_ps(y + i), a1 = _mm512_loadu_ps(y + i + 16);
+        __m512 a2 = _mm512_loadu_ps(y + i + 32), a3 = _mm512_loadu_ps(y + i + 48);
+        for (int64_t j = 0; j < count; ++j) {
+            const __m512 p = _mm512_set1_ps(w[j]);
+            const float* xj = x + j * ldx + i;
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(p, _mm512_loadu_ps(xj)));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(p, _mm512_loadu_ps(xj + 16)));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(p, _mm512_loadu_ps(xj + 32)));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(p, _mm512_loadu_ps(xj + 48)));
+        }
+        _mm512_storeu_ps(y + i, a0);
+        _mm512_storeu_ps(y + i + 16, a1);
+        _mm512_storeu_ps(y + i + 32, a2);
+        _mm512_storeu_ps(y + i + 48, a3);
+    }
+    for (; i < n; i += 16) {
+        const int64_t left = n - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, y + i);
+        for (int64_t j = 0; j < count; ++j)
+            a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(w[j]), _mm512_maskz_loadu_ps(m, x + j * ldx + i)));
+        _mm512_mask_storeu_ps(y + i, m, a);
     }
 }
 

@@ -1,16 +1,36 @@
-// axpy_f32 on NEON: separate multiply and add (axpy.h says why).
+// axpy_rows_f32 on NEON (axpy.h): strips of 16 columns held in four registers
+// over all rows, separate multiply and add; the last columns one at a time.
 #include <arm_neon.h>
 
 #include "axpy.h"
 
 namespace qx::neon {
 
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
+void axpy_rows_f32(int64_t n, int64_t count, const float* w, const float* x, int64_t ldx, float* y) {
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_n_f32(vld1q_f32(x + i), a)));
+    for (; i + 16 <= n; i += 16) {
+        float32x4_t a0 = vld1q_f32(y + i), a1 = vld1q_f32(y + i + 4);
+        float32x4_t a2 = vld1q_f32(y + i + 8), a3 = vld1q_f32(y + i + 12);
+        for (int64_t j = 0; j < count; ++j) {
+            const float p = w[j];
+            const float* xj = x + j * ldx + i;
+            a0 = vaddq_f32(a0, vmulq_n_f32(vld1q_f32(xj), p));
+            a1 = vaddq_f32(a1, vmulq_n_f32(vld1q_f32(xj + 4), p));
+            a2 = vaddq_f32(a2, vmulq_n_f32(vld1q_f32(xj + 8), p));
+            a3 = vaddq_f32(a3, vmulq_n_f32(vld1q_f32(xj + 12), p));
+        }
+        vst1q_f32(y + i, a0);
+        vst1q_f32(y + i + 4, a1);
+        vst1q_f32(y + i + 8, a2);
+        vst1q_f32(y + i + 12, a3);
+    }
     for (; i < n; ++i) {
-        const float p = a * x[i];
-        y[i] = y[i] + p;
+        float a = y[i];
+        for (int64_t j = 0; j < count; ++j) {
+            const float p = w[j] * x[j * ldx + i];
+            a = a + p;
+        }
+        y[i] = a;
     }
 }
 

@@ -228,45 +228,49 @@ void test_quantize_q8() {
     }
 }
 
-// axpy_f32 (attention's weighted sum of the values): the reference is the
-// unfused a*x then +y (volatile keeps this file's compiler from fusing the
-// expected values), and every ISA matches it bit for bit at every length
-// around the vector widths, with zero, negative, tiny and huge weights, and
-// inf/NaN passing through. A fused kernel differs in the last bit on many of
-// the random elements, so it fails here.
-void test_axpy_f32() {
+// axpy_rows_f32 (attention's weighted sum of the values): the reference is
+// row after row of the unfused w*x then +y (volatile keeps this file's
+// compiler from fusing the expected values), and every ISA matches it bit for
+// bit at every length around the vector widths and strip sizes, for 0 to 9
+// rows with padded strides, zero, negative, tiny and huge weights, and inf/NaN
+// passing through. A fused kernel differs in the last bit on many of the
+// random elements, so it fails here.
+void test_axpy_rows_f32() {
     std::mt19937 rng(11);
     std::normal_distribution<float> nd;
-    const float weights[] = {0.37f, -1.5f, 0.0f, -0.0f, 1e-30f, 3.0e38f};
+    const float weights[] = {0.37f, -1.5f, 0.0f, -0.0f, 1e-30f, 3.0e38f, 0.81f, -0.02f, 2.5f};
     int fused_differs = 0;
     for (int64_t n = 0; n <= 70; ++n) {
-        for (float a : weights) {
-            std::vector<float> x((size_t)n), y0((size_t)n);
-            for (int64_t i = 0; i < n; ++i) {
-                x[(size_t)i] = nd(rng);
-                y0[(size_t)i] = nd(rng);
-            }
-            if (n > 5) {
-                x[3] = INFINITY;
+        for (int64_t count : {0, 1, 2, 3, 9}) {
+            const int64_t ldx = n + (int64_t)(rng() % 4);
+            std::vector<float> x((size_t)(count * ldx) + 1), y0((size_t)n), w((size_t)count + 1);
+            for (float& v : x) v = nd(rng);
+            for (float& v : y0) v = nd(rng);
+            for (int64_t j = 0; j < count; ++j) w[(size_t)j] = weights[(size_t)((n + j) % 9)];
+            if (n > 5 && count > 1) {
+                x[(size_t)ldx + 3] = INFINITY;
                 y0[4] = NAN;
                 x[5] = 0.0f;
             }
-            std::vector<float> want((size_t)n), ref = y0;
-            for (int64_t i = 0; i < n; ++i) {
-                volatile float prod = a * x[(size_t)i];
-                volatile float sum = y0[(size_t)i] + prod;
-                want[(size_t)i] = sum;
-                if (std::isfinite(sum) && std::fma(a, x[(size_t)i], y0[(size_t)i]) != sum) ++fused_differs;
+            std::vector<float> want = y0, ref = y0;
+            for (int64_t j = 0; j < count; ++j) {
+                for (int64_t i = 0; i < n; ++i) {
+                    const float xv = x[(size_t)(j * ldx + i)], before = want[(size_t)i];
+                    volatile float prod = w[(size_t)j] * xv;
+                    volatile float sum = before + prod;
+                    want[(size_t)i] = sum;
+                    if (std::isfinite(sum) && std::fma(w[(size_t)j], xv, before) != sum) ++fused_differs;
+                }
             }
-            axpy_f32_ref(n, a, x.data(), ref.data());
-            check(n == 0 || std::memcmp(ref.data(), want.data(), sizeof(float) * (size_t)n) == 0,
-                  "axpy_f32_ref is the unfused a*x+y, n=" + std::to_string(n) + " a=" + std::to_string(a));
+            const std::string what = " n=" + std::to_string(n) + " rows=" + std::to_string(count);
+            axpy_rows_f32_ref(n, count, w.data(), x.data(), ldx, ref.data());
+            check(n == 0 || std::memcmp(ref.data(), want.data(), sizeof(float) * (size_t)n) == 0,  // data() may be null at 0
+                  "axpy_rows_f32_ref is the unfused row-by-row sum" + what);
             for (Isa isa : g_isas) {
                 std::vector<float> got = y0;
-                select_axpy_f32(isa)(n, a, x.data(), got.data());
-                check(n == 0 || std::memcmp(got.data(), want.data(), sizeof(float) * (size_t)n) == 0,  // data() may be null at 0
-                      std::string("axpy_f32 bit-exact ") + isa_name(isa) + " n=" + std::to_string(n) +
-                          " a=" + std::to_string(a));
+                select_axpy_rows_f32(isa)(n, count, w.data(), x.data(), ldx, got.data());
+                check(n == 0 || std::memcmp(got.data(), want.data(), sizeof(float) * (size_t)n) == 0,
+                      std::string("axpy_rows_f32 bit-exact ") + isa_name(isa) + what);
             }
         }
     }
@@ -589,7 +593,7 @@ int main(int argc, char** argv) {
     test_table();
     test_fp16();
     test_quantize_q8();
-    test_axpy_f32();
+    test_axpy_rows_f32();
     test_dots();
     test_matmul();
     test_batch_invariance();
