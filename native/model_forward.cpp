@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/axpy.h"
+#include "kernels/dot_rows.h"
 #include "model.h"
 
 namespace qx {
@@ -82,7 +83,7 @@ void Model::attention(int layer, int64_t nt) {
     const float scale = 1.0f / std::sqrt((float)hd);
     const float* kc = k_cache_ + (size_t)layer * n_ctx_ * kv_dim;
     const float* vc = v_cache_ + (size_t)layer * n_ctx_ * kv_dim;
-    DotA16Fn dot = select_dot_a16(*type_traits(GGML_F32), isa_);
+    DotRowsF32Fn scores = select_dot_rows_f32(isa_);
     AxpyRowsF32Fn weighted_sum = select_axpy_rows_f32(isa_);
 
     pool_->parallel_for(nt * hp_.n_head, [&](int64_t task, int thread) {
@@ -91,8 +92,9 @@ void Model::attention(int layer, int64_t nt) {
         const float* q = q_.data() + t * q_dim + h * hd;
         float* sc = scores_.data() + (size_t)thread * n_ctx_;
         float mx = -INFINITY;
+        scores(hd, pos + 1, kc + kvh * hd, kv_dim, q, sc);
         for (int64_t j = 0; j <= pos; ++j) {
-            sc[j] = dot(hd, kc + j * kv_dim + kvh * hd, q) * scale;
+            sc[j] *= scale;
             mx = std::max(mx, sc[j]);
         }
         double sum = 0.0;

@@ -177,18 +177,56 @@ float a8_q6_k(int64_t n, const void* w, const BlockQ8* x) {
     return _mm512_reduce_add_ps(acc) + off;
 }
 
-// Float dot over n elements with loader ld(i) giving 16 floats at i.
-template <typename Load, typename Tail>
-float float_dot(int64_t n, const float* x, Load ld, Tail tail) {
+// The horizontal sum of 16 floats in a fixed addition tree (GCC's
+// _mm512_reduce_add_ps: halves, quarters, then pairs), written out so that
+// sum16_rows below can reproduce it exactly whatever the compiler.
+inline float sum16(__m512 v) {
+    const __m256 t3 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v));
+    const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(_mm_add_ss(t8, _mm_shuffle_ps(t8, t8, _MM_SHUFFLE(1, 1, 1, 1))));
+}
+
+// sum16(v[j]) for 16 vectors at once, the same additions of the same lanes
+// (float addition commutes exactly, so only the tree matters): out[j].
+inline __m512 sum16_rows(const __m512 v[16]) {
+    __m512 t3[8], t6[4], t8[2];
+    for (int p = 0; p < 8; ++p)  // rows 2p, 2p+1: their lanes k and k+8 -> 8 lanes each
+        t3[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)),
+                              _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)));
+    for (int q = 0; q < 4; ++q)  // rows 4q..4q+3: lanes k and k+4 -> 4 lanes each
+        t6[q] = _mm512_add_ps(_mm512_shuffle_f32x4(t3[2 * q], t3[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1)),
+                              _mm512_shuffle_f32x4(t3[2 * q], t3[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0)));
+    for (int s = 0; s < 2; ++s) {  // lanes m and m+2 -> 2 lanes each (rows 8s+l, 8s+4+l in 128-bit lane l)
+        const __m512d g = _mm512_castps_pd(t6[2 * s]), h = _mm512_castps_pd(t6[2 * s + 1]);
+        t8[s] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(g, h)), _mm512_castpd_ps(_mm512_unpackhi_pd(g, h)));
+    }
+    // the last pair: element 4l+e of r is row 4e+l
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t8[0], t8[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(t8[0], t8[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(rows, r);
+}
+
+// The vector part of a float dot over the first n - n % 16 elements, with
+// loader ld(i) giving 16 floats at i: the 16 partial sums to reduce.
+template <typename Load>
+inline __m512 float_dot_lanes(int64_t n, const float* x, Load ld) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0;
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         s0 = _mm512_fmadd_ps(ld(i), _mm512_loadu_ps(x + i), s0);
         s1 = _mm512_fmadd_ps(ld(i + 16), _mm512_loadu_ps(x + i + 16), s1);
     }
-    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(ld(i), _mm512_loadu_ps(x + i), s0);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-    for (; i < n; ++i) s += tail(i) * x[i];
+    if (i + 16 <= n) s0 = _mm512_fmadd_ps(ld(i), _mm512_loadu_ps(x + i), s0);
+    return _mm512_add_ps(s0, s1);
+}
+
+// Float dot over n elements with loader ld(i) giving 16 floats at i.
+template <typename Load, typename Tail>
+float float_dot(int64_t n, const float* x, Load ld, Tail tail) {
+    float s = sum16(float_dot_lanes(n, x, ld));
+    for (int64_t i = n - n % 16; i < n; ++i) s += tail(i) * x[i];
     return s;
 }
 
@@ -199,6 +237,23 @@ namespace avx512 {
 float dot_a16_f32(int64_t n, const void* w, const float* x) {
     const float* a = static_cast<const float*>(w);
     return float_dot(n, x, [a](int64_t i) { return _mm512_loadu_ps(a + i); }, [a](int64_t i) { return a[i]; });
+}
+
+// dot_rows.h: 16 rows' partial sums reduced together; rows beyond the last
+// 16, and row lengths with a scalar tail, through dot_a16_f32 itself.
+void dot_rows_f32(int64_t n, int64_t count, const float* w, int64_t ldw, const float* x, float* out) {
+    int64_t j = 0;
+    if (n % 16 == 0) {
+        for (; j + 16 <= count; j += 16) {
+            __m512 v[16];
+            for (int r = 0; r < 16; ++r) {
+                const float* a = w + (j + r) * ldw;
+                v[r] = float_dot_lanes(n, x, [a](int64_t i) { return _mm512_loadu_ps(a + i); });
+            }
+            _mm512_storeu_ps(out + j, sum16_rows(v));
+        }
+    }
+    for (; j < count; ++j) out[j] = dot_a16_f32(n, w + j * ldw, x);
 }
 float dot_a16_f16(int64_t n, const void* w, const float* x) {
     const uint16_t* a = static_cast<const uint16_t*>(w);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/axpy.h"
+#include "kernels/dot_rows.h"
 #include "kernels/matmul.h"
 #include "kernels/types.h"
 
@@ -275,6 +276,43 @@ void test_axpy_rows_f32() {
         }
     }
     check(fused_differs > 100, "the axpy test data tells fused from unfused (" + std::to_string(fused_differs) + ")");
+}
+
+// dot_rows_f32 (attention's scores): every ISA's multi-row kernel gives each
+// row the bits of that ISA's single F32 dot (a NaN may differ only in its
+// payload), for row counts around the 16-row groups, row lengths with and
+// without a scalar tail, padded strides, and rows with zeros, huge values,
+// infinities and NaN.
+void test_dot_rows_f32() {
+    std::mt19937 rng(21);
+    std::normal_distribution<float> nd;
+    for (int64_t n : {1, 8, 16, 17, 32, 48, 63, 64, 80, 96, 128}) {
+        for (int64_t count : {0, 1, 15, 16, 17, 33, 48, 70}) {
+            const int64_t ldw = n + (int64_t)(rng() % 3) * 16;
+            std::vector<float> w((size_t)(count * ldw) + 1), x((size_t)n), got((size_t)count + 1);
+            for (float& v : w) v = nd(rng);
+            for (float& v : x) v = nd(rng);
+            if (count > 5) {
+                std::fill(w.begin() + 2 * ldw, w.begin() + 2 * ldw + n, 0.0f);  // row 2 all zero
+                w[(size_t)(3 * ldw)] = INFINITY;
+                w[(size_t)(4 * ldw + n / 2)] = NAN;
+                w[(size_t)(5 * ldw)] = 3.0e38f;  // overflows to inf in the sum
+            }
+            for (Isa isa : g_isas) {
+                const DotA16Fn single = select_dot_a16(*type_traits(GGML_F32), isa);
+                select_dot_rows_f32(isa)(n, count, w.data(), ldw, x.data(), got.data());
+                int bad = 0;
+                for (int64_t j = 0; j < count; ++j) {
+                    const float want = single(n, w.data() + j * ldw, x.data());
+                    const bool same = std::memcmp(&want, &got[(size_t)j], sizeof(float)) == 0 ||
+                                      (std::isnan(want) && std::isnan(got[(size_t)j]));
+                    bad += !same;
+                }
+                check(bad == 0, std::string("dot_rows_f32 bit-exact to the single dot ") + isa_name(isa) +
+                                    " n=" + std::to_string(n) + " rows=" + std::to_string(count));
+            }
+        }
+    }
 }
 
 void test_dots() {
@@ -594,6 +632,7 @@ int main(int argc, char** argv) {
     test_fp16();
     test_quantize_q8();
     test_axpy_rows_f32();
+    test_dot_rows_f32();
     test_dots();
     test_matmul();
     test_batch_invariance();
