@@ -499,19 +499,25 @@ def test_choice_per_layer_by_all_criteria() -> None:
 def test_cli_tune_precision_reaches_the_tuning_and_the_report(tmp_path: Path, tiny_llama_dir: Path,
                                                               shakespeare_path: Path) -> None:
     """fp32 unless asked (the same file on every CPU); --tune-precision bf16 tunes in bf16 and says so;
-    the plain outtypes refuse it."""
+    the codebooks' entries are tuned unless --no-tune-tables; the plain outtypes refuse both."""
     base = [sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir)]
     calib = ["--calib", str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "48"]
-    seen = {}
-    for extra in ([], ["--tune-precision", "bf16"]):
+    seen, tables = {}, {}
+    for extra in ([], ["--tune-precision", "bf16"], ["--no-tune-tables"]):
         out, rep = tmp_path / f"o{len(seen)}.gguf", tmp_path / f"r{len(seen)}.json"
         res = subprocess.run(base + [str(out), *calib, "--report", str(rep), *extra], capture_output=True, text=True,
                              timeout=600)
         assert res.returncode == 0, res.stderr[-2000:]
-        precision = json.loads(rep.read_text())["tuning"]["precision"]
+        report = json.loads(rep.read_text())
+        precision = report["tuning"]["precision"]
         assert f"{precision} products" in res.stderr
         seen[tuple(extra)] = precision
-    assert seen == {(): "fp32", ("--tune-precision", "bf16"): "bf16"}
-    res = subprocess.run(base + [str(tmp_path / "p.gguf"), "--outtype", "f16", "--tune-precision", "bf16"],
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 1 and "--tune-precision" in res.stderr and not (tmp_path / "p.gguf").exists()
+        tables[tuple(extra)] = report["tuning"]["tables_tuned"]
+        assert any(t["chosen"].endswith("_T") for t in report["tensors"])  # codebooks to tune
+    assert seen == {(): "fp32", ("--tune-precision", "bf16"): "bf16", ("--no-tune-tables",): "fp32"}
+    assert tables[()] > 0 and tables[("--tune-precision", "bf16")] > 0 and tables[("--no-tune-tables",)] == 0
+    for flag in (["--tune-precision", "bf16"], ["--no-tune-tables"]):
+        res = subprocess.run(base + [str(tmp_path / "p.gguf"), "--outtype", "f16", *flag],
+                             capture_output=True, text=True, timeout=300)
+        named = flag[0].replace("--no-", "--")  # the message names the option, not its negation
+        assert res.returncode == 1 and named in res.stderr and not (tmp_path / "p.gguf").exists()

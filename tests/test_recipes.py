@@ -383,6 +383,8 @@ def test_quality_method_specs_parse_recipe_options():
     assert (m.recipe, m.bpw, m.act, m.tune, m.tune_epochs, m.tune_precision) == ("default", 4.14, 16, True, 2, "bf16")
     m = QxMethod.parse("qx-codebook-notune-fp32")
     assert (m.recipe, m.bpw, m.act, m.tune, m.tune_epochs, m.tune_precision) == ("codebook", None, 8, False, None, "fp32")
+    assert (m.tune_tables, QxMethod.parse("qx-default-tables").tune_tables,
+            QxMethod.parse("qx-default-notables").tune_tables) == (None, True, False)
     assert QxMethod.parse("qx-rtn-c").recipe == "rtn-c"
     for bad in ("qx-default-e0", "qx-default-fp16", "qx-rtn-x", "qx"):
         with pytest.raises(SystemExit):
@@ -409,3 +411,28 @@ def test_integer_zero_point_rtn_matches_awq_formula_and_keeps_zero_exact():
 def test_integer_zero_refuses_least_squares_refits():
     with pytest.raises(ValueError, match="refine_steps=0"):
         quantize_uniform(_heavy_tailed(4, 64, 5), 3, 64, integer_zero=True)
+
+
+def test_quality_scores_llama_cpp_files_in_the_same_harness(tiny_llama_dir, tmp_path):
+    """linear_bpw_gguf counts the decoder's linear weights as llama.cpp stores them (Q8_0: 8.5
+    bits, F16: 16), and evaluate_llama_cpp scores a file on the same windows and float
+    log-probabilities as the QuantX runtime does: the same F16 file gives the same perplexity,
+    KLD and top-1 in both engines."""
+    from transformers import AutoModelForCausalLM
+
+    from quantx.bench.quality import evaluate_llama_cpp, evaluate_native, linear_bpw_gguf, window_logprobs
+    from quantx.convert import convert
+
+    files = {t: tmp_path / f"{t}.gguf" for t in ("q8_0", "f16")}
+    for t, path in files.items():
+        convert(tiny_llama_dir, path, t, force=True, quiet=True)
+    assert linear_bpw_gguf(files["q8_0"]) == 8.5 and linear_bpw_gguf(files["f16"]) == 16.0
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (pip install .[bench])")
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32).eval()
+    windows = torch.randint(0, model.config.vocab_size, (3, 64), generator=torch.Generator().manual_seed(5))
+    reference = [window_logprobs(model, w) for w in windows]
+    ours = evaluate_native(files["f16"], windows, reference, threads=1)
+    theirs = evaluate_llama_cpp(files["f16"], windows, reference, threads=1)
+    assert theirs["ppl"] == pytest.approx(ours["ppl"], rel=2e-3), (ours, theirs)
+    assert theirs["kld"] == pytest.approx(ours["kld"], abs=2e-4) and theirs["kld"] < 1e-3
+    assert abs(theirs["top1_pct"] - ours["top1_pct"]) <= 2.0

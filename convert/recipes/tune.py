@@ -1,15 +1,15 @@
 """End-to-end tuning of a quantized model's continuous parameters, the codes fixed.
 
 Once every linear weight has its format and codes, a QuantX file still holds free real-valued
-parameters: each group's fp16 scale, and the RMSNorm weights (stored as F32). Rounding decided
-the codes layer by layer, each on its own output error; tuning the scales and norms on the
-whole model's output (KL divergence to the float model's next-token distribution on the
-calibration tokens) lets later layers make up for the errors of earlier ones, which no
-layer-local criterion sees (as EfficientQAT's end-to-end step and Norm-Tweaking do). Nothing
-changes at inference: the file has the same tensors and bytes per weight.
+parameters: each group's fp16 scale, the entries of the codebooks (int8), and the RMSNorm
+weights (stored as F32). Rounding decided the codes layer by layer, each on its own output error;
+tuning these on the whole model's output (KL divergence to the float model's next-token
+distribution on the calibration tokens) lets later layers make up for the errors of earlier ones,
+which no layer-local criterion sees (as EfficientQAT's end-to-end step and Norm-Tweaking do).
+Nothing changes at inference: the file has the same tensors and bytes per weight.
 
-Each scale and norm weight is tuned relative to its start (p = p0 * (1 + theta), theta from 0),
-so one learning rate suits tensors of any magnitude; Adam, one calibration sequence per step.
+Each parameter is tuned relative to its start (p = p0 * (1 + theta), theta from 0), so one
+learning rate suits tensors of any magnitude; Adam, one calibration sequence per step.
 The token embedding and output head are used as the file stores them (Q8_0) and stay fixed.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .calibration import CalibrationSet, decoder_layers
 from .candidates import Q8_0
 from .qx_quant import GROUP, QxQuant
+from ..qxformats import qx_type
 from .sensitivity import checkpointed_layers
 
 
@@ -38,6 +39,7 @@ class TuneSettings:
     seqs: int = 32               # calibration sequences used (the first ones)
     seq_len: int = 512
     norms: bool = True           # tune the RMSNorm weights too
+    tables: bool = False         # tune the codebooks' free entries too (C and T types)
     # Precision of the steps' matrix products: "fp32", or "bf16" (autocast; parameters, Adam and
     # the KL stay fp32), or "auto": bf16 where the CPU multiplies bf16 natively (bf16_native()).
     precision: str = "fp32"
@@ -54,6 +56,7 @@ class TuneReport:
     scales_tuned: int            # how many group scales changed
     norms_tuned: int
     precision: str = "fp32"      # of the steps' matrix products: "fp32" or "bf16"
+    tables_tuned: int = 0        # how many codebook entries changed (tensor codebooks once)
 
     def to_dict(self) -> dict[str, float | int]:
         return dict(self.__dict__)
@@ -71,11 +74,30 @@ class _RelativeParam(torch.nn.Module):
         return self.p0 * (1.0 + self.theta)
 
 
-class QuantizedLinear(torch.nn.Module):
-    """A linear layer whose weight is scale[g] * value, the values (table entries of the fixed
-    codes) frozen and the group scales trained."""
+class _TunedTable(torch.nn.Module):
+    """A codebook's free entries, tuned like the scales (t = t0 * (1 + theta)). The entries a
+    fitted codebook pins (-127, the groups' extremes, and 0: qxformats.fit_codebook) stay put;
+    a table shared by every row (a tensor codebook) is tuned once, for all of them."""
 
-    def __init__(self, qx: QxQuant, bias: torch.Tensor | None) -> None:
+    def __init__(self, tables: torch.Tensor) -> None:
+        super().__init__()
+        shared = bool((tables == tables[:1]).all())
+        t0 = tables[:1] if shared else tables
+        self.rows = tables.shape[0]
+        self.table = _RelativeParam(t0)
+        self.register_buffer("free", ((t0 != 0) & (t0 != -127)).float())
+
+    def value(self) -> torch.Tensor:
+        t = self.table.p0 * (1.0 + self.table.theta * self.free)
+        return t.expand(self.rows, -1)
+
+
+class QuantizedLinear(torch.nn.Module):
+    """A linear layer whose weight is scale[g] * table[code], the codes frozen, the group scales
+    trained, and (tune_tables) the free entries of a codebook too; the U types' grid is the
+    format's own and never changes."""
+
+    def __init__(self, qx: QxQuant, bias: torch.Tensor | None, tune_tables: bool = False) -> None:
         super().__init__()
         self.qtype = qx.qtype
         # uint8 codes, not the float values they stand for: a quarter of the memory, and
@@ -84,20 +106,29 @@ class QuantizedLinear(torch.nn.Module):
         self.register_buffer("codes", qx.codes)
         self.register_buffer("tables", qx.tables)
         self.scale = _RelativeParam(qx.scales)
+        self.table = _TunedTable(qx.tables) if tune_tables and qx_type(qx.qtype).row_codebook else None
         self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def tables_now(self) -> torch.Tensor:
+        return self.tables if self.table is None else self.table.value()
 
     def weight_now(self) -> torch.Tensor:
         n = self.codes.shape[1]
-        values = torch.gather(self.tables, 1, self.codes.long())
+        values = torch.gather(self.tables_now(), 1, self.codes.long())
         return self.scale.value().repeat_interleave(GROUP, dim=1)[:, :n] * values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight_now(), self.bias)
 
+    def parameters_tuned(self) -> list[torch.nn.Parameter]:
+        return [self.scale.theta] + ([] if self.table is None else [self.table.table.theta])
+
     def quantized(self) -> QxQuant:
-        """The tuned encoding: the same codes and tables, the scales rounded to fp16."""
+        """The tuned encoding: the same codes, the scales rounded to fp16 and the tables to the
+        int8 the file stores."""
         s = self.scale.value().detach().clamp(-65504, 65504).to(torch.float16).to(torch.float32)
-        return QxQuant(self.qtype, self.codes, s, self.tables)
+        t = self.tables_now().detach().round().clamp(-127, 127).contiguous()
+        return QxQuant(self.qtype, self.codes, s, t)
 
 
 def bf16_native(cpuinfo: str | None = None) -> bool:
@@ -151,7 +182,7 @@ def _swap_embedding(student) -> None:
         head.data.copy_(_q8_0(head.data))
 
 
-def build_student(model, chosen: dict) -> tuple[torch.nn.Module, dict[str, QuantizedLinear]]:
+def build_student(model, chosen: dict, tune_tables: bool = False) -> tuple[torch.nn.Module, dict[str, QuantizedLinear]]:
     """A copy of the (scaled, float) model computing what the file will: every chosen QuantX
     weight a QuantizedLinear, Q8_0 weights and the embedding dequantized from Q8_0.
 
@@ -178,7 +209,7 @@ def build_student(model, chosen: dict) -> tuple[torch.nn.Module, dict[str, Quant
         if qx is None:  # Q8_0
             old.weight.data.copy_(cand.dequantize().to(old.weight.dtype))
             continue
-        ql = QuantizedLinear(qx, old.bias)
+        ql = QuantizedLinear(qx, old.bias, tune_tables)
         setattr(parent, child, ql)
         linears[hf] = ql
     return student, linears
@@ -286,7 +317,8 @@ def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
     result.teacher_hidden = None
     for hf, q in tuned.items():
         old = result.chosen[hf]
-        result.chosen[hf] = replace(old, qx=q, spilled=None, q8=None, codebook=old.tensor_codebook())
+        # the tensor codebook is read again from the tuned tables when the file needs it
+        result.chosen[hf] = replace(old, qx=q, spilled=None, q8=None, codebook=None)
     result.float_overrides = {**result.float_overrides, **norms}
     result.tuning = report
     return report
@@ -307,9 +339,9 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
     model.eval()
     teacher_hidden = _teacher_states(model, ids, teacher_hidden, progress)
-    student, linears = build_student(model, chosen)
+    student, linears = build_student(model, chosen, settings.tables)
     norms = _install_norms(student) if settings.norms else {}
-    params = [ql.scale.theta for ql in linears.values()] + [tn.weight.theta for tn in norms.values()]
+    params = [p for ql in linears.values() for p in ql.parameters_tuned()] + [tn.weight.theta for tn in norms.values()]
     opt = torch.optim.Adam(params, lr=settings.lr)
     dtype = step_dtype(settings.precision)
     steps = settings.epochs * ids.shape[0]
@@ -329,9 +361,11 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     tuned = {hf: ql.quantized() for hf, ql in linears.items()}
     # against the untuned scales the student started from (fp16 values, so p0 is exact)
     changed = sum(int((tuned[hf].scales != ql.scale.p0).sum()) for hf, ql in linears.items())
+    tables_changed = sum(int((ql.table.value()[:ql.table.table.p0.shape[0]].detach().round() != ql.table.table.p0).sum())
+                         for ql in linears.values() if ql.table is not None)
     norm_values = {hf: tn.weight.value().detach().numpy().astype(np.float32) for hf, tn in norms.items()}
     report = TuneReport(steps, float(np.mean(losses[:quarter])) if losses else math.nan,
                         float(np.mean(losses[-quarter:])) if losses else math.nan,
                         time.perf_counter() - t0, changed, len(norm_values),
-                        "bf16" if dtype == torch.bfloat16 else "fp32")
+                        "bf16" if dtype == torch.bfloat16 else "fp32", tables_changed)
     return tuned, norm_values, report

@@ -182,7 +182,8 @@ def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Ten
 class QxMethod:
     """A QuantX method of the bench: 'qx-default', 'qx-uniform', 'qx-codebook' (recipes, with
     optional '-bpw4.14', '-a16', '-notune': without the end-to-end tuning, '-e2': two tuning passes,
-    and '-fp32' / '-bf16': the tuning's matrix-product precision, else the recipe's, fp32), or
+    '-fp32' / '-bf16': the tuning's matrix-product precision, else the recipe's, fp32, and
+    '-tables' / '-notables': tune the codebooks' entries too, or not, else as the recipe does), or
     'qx-rtn-u' / 'qx-rtn-c' (plain round-to-nearest outtypes)."""
     spec: str
     recipe: str
@@ -191,13 +192,14 @@ class QxMethod:
     tune: bool = True
     tune_precision: str | None = None
     tune_epochs: int | None = None   # None: the recipe's
+    tune_tables: bool | None = None  # None: the recipe's
 
     @classmethod
     def parse(cls, spec: str) -> "QxMethod":
         parts = spec.split("-")[1:]
         if not parts:
             raise SystemExit(f"bad QuantX method {spec!r}")
-        recipe, bpw, act, tune, precision, epochs = parts[0], None, 8, True, None, None
+        recipe, bpw, act, tune, precision, epochs, tables = parts[0], None, 8, True, None, None, None
         if recipe == "rtn":
             if len(parts) < 2 or parts[1] not in ("u", "c"):
                 raise SystemExit(f"bad QuantX method {spec!r}: use qx-rtn-u or qx-rtn-c")
@@ -212,11 +214,13 @@ class QxMethod:
                 tune = False
             elif p in ("fp32", "bf16"):
                 precision = p
+            elif p in ("tables", "notables"):
+                tables = p == "tables"
             elif p[:1] == "e" and p[1:].isdigit() and int(p[1:]) > 0:
                 epochs = int(p[1:])
             else:
                 raise SystemExit(f"unknown option {p!r} in {spec!r}")
-        return cls(spec, recipe, bpw, act, tune, precision, epochs)
+        return cls(spec, recipe, bpw, act, tune, precision, epochs, tables)
 
 
 def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], calib: Callable[[], CalibrationSet],
@@ -235,7 +239,7 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
 
     methods = [QxMethod.parse(s) for s in specs]
     recipes = {m.spec: recipe_by_name(m.recipe, bpw=m.bpw, act=m.act, tune_epochs=m.tune_epochs if m.tune else 0,
-                                      tune_precision=m.tune_precision)
+                                      tune_precision=m.tune_precision, tune_tables=m.tune_tables)
                for m in methods if not m.recipe.startswith("rtn")}
     formats: list[str] = []
     for r in recipes.values():
@@ -271,6 +275,56 @@ def run_qx_methods(model_dir: Path, base: torch.nn.Module, specs: list[str], cal
         report(r)
         results.append(r)
     return results
+
+
+LINEAR_TENSORS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+
+
+def linear_bpw_gguf(path: Path) -> float:
+    """Bits per weight over the linear weights of the decoder blocks (blk.N.attn_q ... ffn_down) of a
+    GGUF in ggml's own types, every byte counted: llama.cpp's files, as the README's anchors count."""
+    import gguf
+
+    bits = weights = 0
+    for t in gguf.GGUFReader(path).tensors:
+        parts = t.name.split(".")
+        if len(parts) == 4 and parts[0] == "blk" and parts[2] in LINEAR_TENSORS and parts[3] == "weight":
+            bits += 8 * int(t.n_bytes)
+            weights += int(t.n_elements)
+    if not weights:
+        raise ValueError(f"{path}: no decoder linear weights (blk.N.attn_q.weight ...) found")
+    return bits / weights
+
+
+@torch.no_grad()
+def evaluate_llama_cpp(path: Path, windows: torch.Tensor, reference: list[torch.Tensor],
+                       threads: int | None = None) -> dict[str, float]:
+    """evaluate() for a GGUF run by llama.cpp (llama-cpp-python, every position's logits) on the
+    same windows against the same float log-probabilities: llama.cpp's types in this harness, so a
+    comparison with QuantX does not mix two evaluation programs."""
+    try:
+        import llama_cpp
+    except ImportError as e:
+        raise SystemExit("--llama needs llama-cpp-python (see python -m quantx.bench --help for a build that "
+                         "runs on this CPU)") from e
+    ctx = windows.shape[1]
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=ctx, n_batch=ctx, logits_all=True,
+                          n_threads=threads or os.cpu_count() or 1, verbose=False)
+    first = ctx // 2
+    nll = kld = 0.0
+    same = n = 0
+    for w, window in enumerate(windows):
+        llm.reset()
+        llm.eval(window.tolist())
+        logits = torch.from_numpy(np.array(llm.scores[first:ctx - 1], dtype=np.float32))
+        lp = torch.log_softmax(logits.double(), -1).float()
+        ref = reference[w]
+        targets = window[first + 1:]
+        nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
+        n += targets.numel()
+        kld += float((ref.exp() * (ref - lp)).sum())
+        same += int((lp.argmax(-1) == ref.argmax(-1)).sum())
+    return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
 
 
 def _qx_linear_bpw(path: Path) -> float:
@@ -350,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="QuantX methods: calibrate each layer on the float model's inputs or on those of the "
                          "earlier layers already quantized")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--llama", type=Path, nargs="+", default=[], metavar="GGUF",
+                    help="also score these llama.cpp GGUF files (e.g. Q3_K_S) with llama-cpp-python on the same "
+                         "windows and float log-probabilities")
     ap.add_argument("--save-dir", type=Path, help="keep each fake-quantized model (HF folder) and QuantX file here")
     ap.add_argument("--json", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
@@ -418,6 +475,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             results += run_qx_methods(model_dir, base, qx_specs, calib, windows, reference, Path(tmp), show,
                                       args.propagate)
+    for path in args.llama:
+        sc = evaluate_llama_cpp(path, windows, reference, args.threads or None)
+        r = MethodResult(f"llama.cpp:{path.stem}", linear_bpw_gguf(path), sc["ppl"], sc["kld"], sc["top1_pct"], 0.0,
+                         0.0, len(windows), 8.0 * path.stat().st_size / sum(p.numel() for p in base.parameters()))
+        results.append(r)
+        show(r)
     print(f"({len(windows)} windows of 512, second half scored)")
     if args.json is not None:
         payload = {"windows": len(windows), "calibration": calib_cache[0].metadata() if calib_cache else None,

@@ -3,7 +3,8 @@
 By default the QuantX recipe quantizes every linear weight of the decoder blocks to about
 3.1 bits per weight (uniform or codebook format chosen per weight, activation-aware scales
 folded into the norms, GPTQ rounding, sensitivity-driven mixed precision to --bpw), then
-tunes the group scales and norms end to end against the float model (--tune-epochs).
+tunes the group scales, codebook entries and norms end to end against the float model
+(--tune-epochs).
 --outtype instead writes one plain type for every weight (f16, q8_0, or a QuantX format by
 round-to-nearest).
 """
@@ -75,6 +76,9 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--tune-precision", choices=("auto", "fp32", "bf16"), help="precision of the tuning's matrix "
                    "products (default fp32: the same file on every CPU; bf16 tunes as well and is faster where the "
                    "CPU has bf16 instructions, e.g. AVX512_BF16; auto: bf16 only there)")
+    q.add_argument("--tune-tables", action=argparse.BooleanOptionalAction, default=None,
+                   help="tune the free entries of the codebooks (QX3_T/QX4_T) with the scales (default: on; "
+                   "--no-tune-tables keeps the fitted codebooks)")
     q.add_argument("--report", metavar="FILE", help="write the per-tensor choices and criteria as JSON")
     q.add_argument("--plot", metavar="DIR", help="draw each layer's weight histograms with the uniform and codebook "
                    "levels and the choice (PNG per layer)")
@@ -153,7 +157,7 @@ def _recipe(args) -> int:
         print("quantx-convert: note: --low-memory needs glibc's mallopt; converting with the default allocator",
               file=sys.stderr)
     recipe = recipe_by_name(args.recipe, bpw=args.bpw, act=args.act, tune_epochs=args.tune_epochs,
-                            tune_precision=args.tune_precision)
+                            tune_precision=args.tune_precision, tune_tables=args.tune_tables)
     given = {"samples": args.calib_samples, "seq_len": args.calib_seq}  # unset: CalibrationOptions' defaults
     cache = None if args.no_calib_cache else (args.calib_cache or default_cache_dir())
     calib = CalibrationOptions(args.calib, **{k: v for k, v in given.items() if v is not None}, cache_dir=cache)
@@ -180,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.outtype and (args.bpw is not None or args.calib or args.report or args.plot or args.recipe != "default"
                          or args.tune_epochs is not None
-                         or args.tune_precision is not None):
+                         or args.tune_precision is not None or args.tune_tables is not None):
         print("quantx-convert: error: --outtype writes one plain type; --recipe/--bpw/--calib/--tune-epochs/"
-              "--tune-precision/--report belong to the QuantX recipe", file=sys.stderr)
+              "--tune-precision/--tune-tables/--report belong to the QuantX recipe", file=sys.stderr)
         return 1
     try:
         return _plain(args) if args.outtype else _recipe(args)
