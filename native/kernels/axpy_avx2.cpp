@@ -1,5 +1,6 @@
 // axpy_rows_f32 on AVX2 (axpy.h): strips of 32 columns held in four registers
-// over all rows, separate multiply and add; the last columns one at a time.
+// over all rows, separate multiply and add; the last columns
+// by the scalar reference.
 #include <immintrin.h>
 
 #include "axpy.h"
@@ -30,14 +31,8 @@ void axpy_rows_f32(int64_t n, int64_t count, const float* w, const float* x, int
             a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(x + j * ldx + i)));
         _mm256_storeu_ps(y + i, a);
     }
-    for (; i < n; ++i) {
-        float a = y[i];
-        for (int64_t j = 0; j < count; ++j) {
-            const float p = w[j] * x[j * ldx + i];
-            a = a + p;
-        }
-        y[i] = a;
-    }
+    // The reference does the same operations in the same order per column.
+    axpy_rows_f32_ref(n - i, count, w, x + i, ldx, y + i);
 }
 
 }  // namespace qx::avx2

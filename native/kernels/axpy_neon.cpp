@@ -1,5 +1,6 @@
 // axpy_rows_f32 on NEON (axpy.h): strips of 16 columns held in four registers
-// over all rows, separate multiply and add; the last columns one at a time.
+// over all rows, separate multiply and add; the last columns
+// by the scalar reference.
 #include <arm_neon.h>
 
 #include "axpy.h"
@@ -24,14 +25,8 @@ void axpy_rows_f32(int64_t n, int64_t count, const float* w, const float* x, int
         vst1q_f32(y + i + 8, a2);
         vst1q_f32(y + i + 12, a3);
     }
-    for (; i < n; ++i) {
-        float a = y[i];
-        for (int64_t j = 0; j < count; ++j) {
-            const float p = w[j] * x[j * ldx + i];
-            a = a + p;
-        }
-        y[i] = a;
-    }
+    // The reference does the same operations in the same order per column.
+    axpy_rows_f32_ref(n - i, count, w, x + i, ldx, y + i);
 }
 
 }  // namespace qx::neon
