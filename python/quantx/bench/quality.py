@@ -132,18 +132,18 @@ def window_logprobs(model: torch.nn.Module, window: torch.Tensor) -> torch.Tenso
     return torch.log_softmax(logits, -1)
 
 
-@torch.no_grad()
-def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: list[torch.Tensor] | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, float]:
-    """PPL of `model` and, given the reference model's window_logprobs, mean KLD(ref || model) and same-top-1 %.
-
-    model=None scores the reference itself (no forward passes)."""
+def _score_windows(logprobs_of: Callable[[int, torch.Tensor], torch.Tensor], windows: torch.Tensor,
+                   reference: list[torch.Tensor] | None, progress: Callable[[str], None] | None = None
+                   ) -> dict[str, float]:
+    """PPL, mean KLD(reference || scored) and same-top-1 % over the second half of each window.
+    `logprobs_of(w, window)` gives the scored engine's log-probabilities at positions
+    ctx/2 .. ctx-2 of window w; every engine is scored by this one loop so their numbers compare."""
     first = windows.shape[1] // 2
     nll = kld = 0.0
     same = n = 0
     for w, window in enumerate(windows):
         targets = window[first + 1:]
-        lp = reference[w] if model is None else window_logprobs(model, window)
+        lp = logprobs_of(w, window)
         ref = reference[w] if reference is not None else lp
         nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
         n += targets.numel()
@@ -155,6 +155,17 @@ def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: li
 
 
 @torch.no_grad()
+def evaluate(model: torch.nn.Module | None, windows: torch.Tensor, reference: list[torch.Tensor] | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, float]:
+    """PPL of `model` and, given the reference model's window_logprobs, mean KLD(ref || model) and same-top-1 %.
+
+    model=None scores the reference itself (no forward passes)."""
+    if model is None:
+        return _score_windows(lambda w, window: reference[w], windows, reference, progress)
+    return _score_windows(lambda w, window: window_logprobs(model, window), windows, reference, progress)
+
+
+@torch.no_grad()
 def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Tensor], act: int | None = None,
                     threads: int | None = None) -> dict[str, float]:
     """evaluate() for a GGUF run by the QuantX runtime on the same windows, against the same
@@ -163,19 +174,13 @@ def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Ten
 
     model = Model(path, threads=threads, act=act)
     first = windows.shape[1] // 2
-    nll = kld = 0.0
-    same = n = 0
-    for w, window in enumerate(windows):
+
+    def logprobs_of(w: int, window: torch.Tensor) -> torch.Tensor:
         model.reset()
         logits = torch.from_numpy(np.asarray(model.eval(window.tolist(), logits_from=first), dtype=np.float32))
-        lp = torch.log_softmax(logits[:-1].double(), -1).float()
-        ref = reference[w]
-        targets = window[first + 1:]
-        nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
-        n += targets.numel()
-        kld += float((ref.exp() * (ref - lp)).sum())
-        same += int((lp.argmax(-1) == ref.argmax(-1)).sum())
-    return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
+        return torch.log_softmax(logits[:-1].double(), -1).float()
+
+    return _score_windows(logprobs_of, windows, reference)
 
 
 @dataclass(frozen=True)
@@ -311,20 +316,14 @@ def evaluate_llama_cpp(path: Path, windows: torch.Tensor, reference: list[torch.
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=ctx, n_batch=ctx, logits_all=True,
                           n_threads=threads or os.cpu_count() or 1, verbose=False)
     first = ctx // 2
-    nll = kld = 0.0
-    same = n = 0
-    for w, window in enumerate(windows):
+
+    def logprobs_of(w: int, window: torch.Tensor) -> torch.Tensor:
         llm.reset()
         llm.eval(window.tolist())
         logits = torch.from_numpy(np.array(llm.scores[first:ctx - 1], dtype=np.float32))
-        lp = torch.log_softmax(logits.double(), -1).float()
-        ref = reference[w]
-        targets = window[first + 1:]
-        nll += float(-lp.gather(1, targets.unsqueeze(1)).sum())
-        n += targets.numel()
-        kld += float((ref.exp() * (ref - lp)).sum())
-        same += int((lp.argmax(-1) == ref.argmax(-1)).sum())
-    return {"ppl": math.exp(nll / n), "kld": kld / n, "top1_pct": 100.0 * same / n}
+        return torch.log_softmax(logits.double(), -1).float()
+
+    return _score_windows(logprobs_of, windows, reference)
 
 
 def _qx_linear_bpw(path: Path) -> float:
