@@ -97,7 +97,7 @@ def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded, precisi
     """In either precision of the steps' products: bf16 (emulated where the CPU lacks it) must
     tune as well, measured in fp32 afterwards."""
     model, calib, result = encoded
-    settings = TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64, precision=precision)
+    settings = TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64, precision=precision, tables=False)
     tuned, norms, report = tune_model(model, result.chosen, calib, settings)
     assert report.steps == 32 and report.kl_end < report.kl_start and report.precision == precision
     assert report.norms_tuned == len(norms) == 2 * 2 + 1
@@ -125,7 +125,7 @@ def test_table_tuning_moves_only_the_free_codebook_entries_and_keeps_tensor_code
     row (the file stores it once), the U grid untouched; and the KL falls further than with the
     scales alone on the same steps."""
     model, calib, result = encoded
-    base = TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64)
+    base = TuneSettings(epochs=4, lr=3e-3, seqs=8, seq_len=64, tables=False)
     _, _, scales_only = tune_model(model, result.chosen, calib, base)
     tuned, _, report = tune_model(model, result.chosen, calib, replace(base, tables=True))
     codebook_types = [hf for hf, c in result.chosen.items() if c.fmt.endswith(("_T", "_C"))]
@@ -143,6 +143,11 @@ def test_table_tuning_moves_only_the_free_codebook_entries_and_keeps_tensor_code
             assert bool((q.tables == q.tables[:1]).all())
             cand = replace(result.chosen[hf], qx=q, spilled=None, codebook=None)
             assert np.array_equal(cand.tensor_codebook().view(np.int8), q.tables[0].numpy().astype(np.int8))
+    # the count is of the entries the file stores differently, a tensor codebook's table once
+    stored_changes = sum(int((q.tables != result.chosen[hf].quantx().tables)[: 1 if result.chosen[hf].fmt.endswith("_T")
+                                                                           else None].sum())
+                         for hf, q in tuned.items() if result.chosen[hf].fmt.endswith(("_T", "_C")))
+    assert report.tables_tuned == stored_changes
     assert report.kl_end < scales_only.kl_end, (report.kl_end, scales_only.kl_end)
 
 

@@ -39,7 +39,7 @@ class TuneSettings:
     seqs: int = 32               # calibration sequences used (the first ones)
     seq_len: int = 512
     norms: bool = True           # tune the RMSNorm weights too
-    tables: bool = False         # tune the codebooks' free entries too (C and T types)
+    tables: bool = True          # tune the codebooks' free entries too (C and T types), as Recipe.tune_tables
     # Precision of the steps' matrix products: "fp32", or "bf16" (autocast; parameters, Adam and
     # the KL stay fp32), or "auto": bf16 where the CPU multiplies bf16 natively (bf16_native()).
     precision: str = "fp32"
@@ -81,8 +81,8 @@ class _TunedTable(torch.nn.Module):
 
     def __init__(self, tables: torch.Tensor) -> None:
         super().__init__()
-        shared = bool((tables == tables[:1]).all())
-        t0 = tables[:1] if shared else tables
+        self.shared = bool((tables == tables[:1]).all())
+        t0 = tables[:1] if self.shared else tables
         self.rows = tables.shape[0]
         self.table = _RelativeParam(t0)
         self.register_buffer("free", ((t0 != 0) & (t0 != -127)).float())
@@ -129,6 +129,14 @@ class QuantizedLinear(torch.nn.Module):
         s = self.scale.value().detach().clamp(-65504, 65504).to(torch.float16).to(torch.float32)
         t = self.tables_now().detach().round().clamp(-127, 127).contiguous()
         return QxQuant(self.qtype, self.codes, s, t)
+
+
+def _entries_changed(ql: QuantizedLinear, tuned: QxQuant) -> int:
+    """Codebook entries the file stores differently after the tuning (a tensor codebook once)."""
+    if ql.table is None:
+        return 0
+    changed = tuned.tables != ql.tables
+    return int((changed[:1] if ql.table.shared else changed).sum())
 
 
 def bf16_native(cpuinfo: str | None = None) -> bool:
@@ -361,8 +369,7 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     tuned = {hf: ql.quantized() for hf, ql in linears.items()}
     # against the untuned scales the student started from (fp16 values, so p0 is exact)
     changed = sum(int((tuned[hf].scales != ql.scale.p0).sum()) for hf, ql in linears.items())
-    tables_changed = sum(int((ql.table.value()[:ql.table.table.p0.shape[0]].detach().round() != ql.table.table.p0).sum())
-                         for ql in linears.values() if ql.table is not None)
+    tables_changed = sum(_entries_changed(ql, tuned[hf]) for hf, ql in linears.items())
     norm_values = {hf: tn.weight.value().detach().numpy().astype(np.float32) for hf, tn in norms.items()}
     report = TuneReport(steps, float(np.mean(losses[:quarter])) if losses else math.nan,
                         float(np.mean(losses[-quarter:])) if losses else math.nan,
