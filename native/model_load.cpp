@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "model.h"
+#include "kernels/q8_0_tiles.h"
 #include "kernels/qx_tiles.h"
 #include "tensor_view.h"
 
@@ -165,27 +166,35 @@ Weight Model::make_weight(const GgufFile& f, const std::string& name, int64_t n_
     return w;
 }
 
-// The VNNI kernels read QuantX weights as row tiles (qx_tiles.h: no cross-lane
-// work per 32-block), built here once from the file's rows. QUANTX_TILES=0
-// keeps the rows (the results are bit-identical either way; for tests).
+// The VNNI kernels read QuantX and Q8_0 weights as row tiles (qx_tiles.h,
+// q8_0_tiles.h: no cross-lane work per 32-block), built here once from the
+// file's rows. For tests, QUANTX_TILES=0 keeps every weight's rows and
+// QUANTX_TILES=qx tiles only the QuantX weights: their tiles give bit-identical
+// results, while Q8_0 tiles sum each row in another order than the row kernel.
 void Model::tile_weight(Weight& w) {
-    const QxFormat* f = qx_format(w.view.type->id);
-    if (!f || w.act != ActMode::A8) return;
+    if (w.act != ActMode::A8) return;
     const char* env = std::getenv("QUANTX_TILES");
-    if (env && std::string(env) == "0") return;
+    const std::string only = env ? env : "";
+    if (only == "0") return;
+    const QxFormat* f = qx_format(w.view.type->id);
+    const bool q8_0 = w.view.type->id == GGML_Q8_0 && only != "qx";
+    if (!f && !q8_0) return;
     // Tensor codebooks (QX3_T / QX4_T) arrive as C rows with one table repeated in every row.
-    const bool shared = qx_rows_share_table(*f, w.view.data, w.view.row_bytes, w.view.rows);
-    const QxTiledGemvFn gemv = qx_select_tiled_gemv(f->id, isa_, shared);
-    const QxTiledGemmFn gemm = qx_select_tiled_gemm(f->id, isa_, shared);
+    const bool shared = f && qx_rows_share_table(*f, w.view.data, w.view.row_bytes, w.view.rows);
+    const QxTiledGemvFn gemv = f ? qx_select_tiled_gemv(f->id, isa_, shared) : q8_0_select_tiled_gemv(isa_);
+    const QxTiledGemmFn gemm = f ? qx_select_tiled_gemm(f->id, isa_, shared) : q8_0_select_tiled_gemm(isa_);
     if (!gemv || !gemm) return;
-    const size_t tb = qx_tile_bytes(*f, w.view.n);
+    const size_t tb = f ? qx_tile_bytes(*f, w.view.n) : q8_0_tile_bytes(w.view.n);
     std::vector<uint8_t> tiles;
     try {
         tiles.resize(tb * (size_t)qx_tile_count(w.view.rows));
     } catch (const std::bad_alloc&) {
         throw Error("out of memory laying out '" + w.name + "' as row tiles");
     }
-    qx_tile_rows(*f, w.view.data, w.view.row_bytes, w.view.rows, w.view.n, tiles.data());
+    if (f)
+        qx_tile_rows(*f, w.view.data, w.view.row_bytes, w.view.rows, w.view.n, tiles.data());
+    else
+        q8_0_tile_rows(w.view.data, w.view.row_bytes, w.view.rows, w.view.n, tiles.data());
     // Rows the loader built (tensor codebooks) are not needed once tiled.
     if (!expanded_.empty() && expanded_.back().data() == w.view.data)
         expanded_.back() = std::move(tiles);
@@ -211,6 +220,9 @@ void Model::load_weights(int act_override) {
     tok_embd_ = make_weight(f, "token_embd.weight", d, hp_.n_vocab, act_override);
     output_ = f.find_tensor("output.weight") ? make_weight(f, "output.weight", d, hp_.n_vocab, act_override)
                                              : tok_embd_;  // tied embeddings
+    // The head is the largest single product of a token (49152 x 576 on SmolLM2). Tied, it gets
+    // tiles of its own: the embedding lookups keep reading the file's rows.
+    tile_weight(output_);
 
     auto vec = [&](const std::string& name, int64_t n, bool required) -> const float* {
         const GgufTensor* t = f.find_tensor(name);

@@ -87,6 +87,7 @@ def test_row_tiles_compute_bit_identical_logits(outtype: str, tiny_llama_dir: Pa
         prompt = m.eval(ids[:19], logits_from=0)        # gemm passes of 16 and 3 gemv tokens
         return np.concatenate([prompt] + [m.eval([i], logits_from=0) for i in ids[19:]])
 
+    monkeypatch.setenv("QUANTX_TILES", "qx")  # the Q8_0 head's tiles sum in another order: rows for both
     tiled = logits()
     monkeypatch.setenv("QUANTX_TILES", "0")
     rows = logits()
@@ -117,7 +118,34 @@ def test_tensor_codebook_tiles_compute_bit_identical_logits(tmp_path: Path, tiny
         prompt = m.eval(ids[:19], logits_from=0)
         return np.concatenate([prompt] + [m.eval([i], logits_from=0) for i in ids[19:]])
 
+    monkeypatch.setenv("QUANTX_TILES", "qx")  # the Q8_0 head's tiles sum in another order: rows for both
     tiled = logits()
     monkeypatch.setenv("QUANTX_TILES", "0")
     rows = logits()
     assert np.array_equal(tiled, rows), float(np.abs(tiled - rows).max())
+
+
+# The Q8_0 output head is tiled too where the CPU has the VNNI kernels (q8_0_tiles.h). On rows of
+# 256 or more (SmolLM2's 576) its tiles add each row's blocks in another order than the row kernel,
+# so the logits move by float rounding only (the head is the last product: nothing amplifies it).
+# One batch giving the bits of token-by-token evaluation with the head tiled is
+# test_real_smollm2_qx3_u_prompt_matches_token_by_token.
+def test_q8_0_head_tiles_change_only_rounding(smollm2_hf_dir: Path, converted,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = converted(smollm2_hf_dir, "qx3_u")
+    if not N.qx_tiled_kernels(Q.qx_type("QX3_U").type_id):
+        pytest.skip("this CPU has no tiled kernels (AVX-512 VNNI)")
+    assert Model(path).tensor_types()["token_embd.weight"] == "Q8_0"
+    ids = [int(i) for i in np.random.default_rng(8).integers(100, 20000, size=11)]
+
+    def logits() -> np.ndarray:
+        m = Model(path, threads=2, n_batch=8, act=8)
+        prompt = m.eval(ids[:9], logits_from=0)        # a gemm pass of 8 tokens and one gemv token
+        return np.concatenate([prompt] + [m.eval([i], logits_from=0) for i in ids[9:]])
+
+    tiled = logits()
+    monkeypatch.setenv("QUANTX_TILES", "qx")
+    rows = logits()
+    assert not np.array_equal(tiled, rows), "the head was not tiled"
+    assert float(np.abs(tiled - rows).max()) <= 2e-6 * float(np.abs(rows).max())  # measured: 3e-7
+    assert (tiled.argmax(1) == rows.argmax(1)).all()

@@ -1,7 +1,8 @@
 // The AVX-512 VNNI kernels on row tiles (qx_tiles.h), as templates shared by
 // qx_tiles_avx512.cpp (U types) and qx_tiles_avx512vbmi.cpp (C types, whose
 // per-row tables need vpermb). Header-only and static inline so each file
-// compiles them with its own ISA flags; never include it from anywhere else.
+// compiles them with its own ISA flags (q8_0_tiles_avx512.cpp borrows block_sums);
+// include it only from files built with the AVX-512 VNNI flags.
 //
 // Per 32-block of a tile, the 8 chunk registers R_k (dword lane r = row r's
 // codes 4k..4k+3, as unsigned weight bytes u = T[c] + bias) go through 8

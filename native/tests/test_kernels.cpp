@@ -24,6 +24,7 @@
 #include "kernels/axpy.h"
 #include "kernels/dot_rows.h"
 #include "kernels/matmul.h"
+#include "kernels/q8_0_tiles.h"
 #include "kernels/types.h"
 
 using namespace qx;
@@ -315,6 +316,74 @@ void test_dot_rows_f32() {
     }
 }
 
+// Q8_0 row tiles (q8_0_tiles.h): tiling is lossless (every row reads back byte
+// for byte), the scalar reference of the tiled formula agrees with the row
+// dot, and each ISA's tiled gemv / gemm and matmul_rows on a tiled weight are
+// bit-exact to that reference, on short last tiles and extreme codes.
+bool same_bits(const float* a, const float* b, size_t count) { return std::memcmp(a, b, count * sizeof(float)) == 0; }
+
+void test_q8_0_tiles() {
+    std::mt19937 rng(77);
+    const TypeTraits& t = *type_traits(GGML_Q8_0);
+    for (int64_t n : {32, 64, 96, 576, 1536})
+        for (int64_t rows : {1, 7, 8, 9, 17, 24})
+            for (WMode wm : {WMode::Random, WMode::MaxCodes, WMode::MinCodes, WMode::Outlier})
+                for (XMode xm : {XMode::Random, XMode::Outlier, XMode::Zero}) {
+                    if (wm != WMode::Random && xm == XMode::Zero) continue;
+                    const std::string tag = "n=" + std::to_string(n) + " rows=" + std::to_string(rows) + " w=" +
+                                            wmode_name(wm) + " x=" + xmode_name(xm);
+                    const size_t rb = t.row_size(n), tb = q8_0_tile_bytes(n);
+                    auto wbuf = make_weights(t, n, rows, wm, rng);
+                    std::vector<uint8_t> tiles(tb * (size_t)qx_tile_count(rows));
+                    q8_0_tile_rows(wbuf.data(), rb, rows, n, tiles.data());
+                    int lossy = 0;
+                    std::vector<uint8_t> back(rb);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        q8_0_untile_row(tiles.data() + (size_t)(r / 8) * tb, n, (int)(r % 8), back.data());
+                        lossy += std::memcmp(back.data(), wbuf.data() + r * rb, rb) != 0;
+                    }
+                    check(lossy == 0, "q8_0 tiles read back byte-exact " + tag);
+                    const int64_t nt = 9, nb = n / 32;  // two token quads and one single token
+                    auto x = make_acts(n, nt, xm, rng);
+                    std::vector<BlockQ8> q((size_t)(nt * nb));
+                    quantize_q8_ref(x.data(), q.data(), nt * n);
+                    std::vector<float> ref((size_t)(nt * rows));
+                    q8_0_tiled_gemm_a8_ref(n, tiles.data(), rows, q.data(), nb, nt, ref.data(), rows);
+                    int far = 0;
+                    std::vector<float> wf(n);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        t.to_float(wbuf.data() + r * rb, wf.data(), n);
+                        for (int64_t k = 0; k < nt; ++k) {
+                            std::vector<BlockQ8> qk(q.begin() + k * nb, q.begin() + (k + 1) * nb);
+                            auto xq = dequant_q8(qk, n);
+                            const float row_dot = t.dot_a8[kIsaScalar](n, wbuf.data() + r * rb, qk.data());
+                            far += !close(ref[(size_t)(k * rows + r)], row_dot, magnitude(wf, xq.data(), n), 2e-5);
+                        }
+                    }
+                    check(far == 0, "q8_0 tiled reference vs the row dot " + tag);
+                    for (Isa isa : g_isas) {
+                        const QxTiledGemvFn gemv = q8_0_select_tiled_gemv(isa);
+                        const QxTiledGemmFn gemm = q8_0_select_tiled_gemm(isa);
+                        if (!gemv || !gemm) continue;
+                        const std::string itag = std::string(isa_name(isa)) + " " + tag;
+                        std::vector<float> got((size_t)(nt * rows), -1.0f);
+                        gemm(n, tiles.data(), rows, q.data(), nb, 8, got.data(), rows);
+                        gemv(n, tiles.data(), rows, q.data() + 8 * nb, got.data() + 8 * rows);
+                        check(same_bits(got.data(), ref.data(), got.size()), "q8_0 tiled gemm/gemv bit-exact " + itag);
+                        // Through matmul_rows on a tiled view, a range starting on the second tile.
+                        const int64_t r0 = rows > 8 ? 8 : 0;
+                        WeightView w{&t, tiles.data(), rb, n, rows, tb, gemv, gemm};
+                        ActView a{ActMode::A8, nullptr, 0, q.data(), nb, nt};
+                        std::vector<float> y((size_t)(nt * rows), -1.0f);
+                        matmul_rows(w, a, isa, r0, rows, y.data(), rows);
+                        int bad = 0;
+                        for (int64_t k = 0; k < nt; ++k)
+                            bad += !same_bits(y.data() + k * rows + r0, ref.data() + k * rows + r0, (size_t)(rows - r0));
+                        check(bad == 0, "q8_0 tiled matmul_rows bit-exact " + itag);
+                    }
+                }
+}
+
 void test_dots() {
     std::mt19937 rng(1234);
     const double tol = 2e-5;
@@ -542,6 +611,21 @@ void bench() {
                 t1 = now();
             } while (t1 - t0 < 0.3);
             const double gemv_dot = bytes * iters / (t1 - t0) / 1e9;
+            if (c.id == GGML_Q8_0 && q8_0_select_tiled_gemv(isa)) {  // the runtime's head layout
+                std::vector<uint8_t> tiles(q8_0_tile_bytes(c.n) * (size_t)qx_tile_count(c.rows));
+                q8_0_tile_rows(wbuf.data(), w.row_bytes, c.rows, c.n, tiles.data());
+                const QxTiledGemvFn tgemv = q8_0_select_tiled_gemv(isa);
+                iters = 0;
+                t0 = now();
+                do {
+                    tgemv(c.n, tiles.data(), c.rows, q.data(), y.data());
+                    ++iters;
+                    t1 = now();
+                } while (t1 - t0 < 0.3);
+                std::printf("bench %-5s %5lldx%-6lld %-10s tiled GEMV %6.2f GB/s (%.3f ms)\n", t.name, (long long)c.n,
+                            (long long)c.rows, isa_name(isa), bytes * iters / (t1 - t0) / 1e9,
+                            (t1 - t0) / iters * 1e3);
+            }
             // GEMM: 128 tokens.
             const int64_t nt = 128;
             auto xs = make_acts(c.n, nt, XMode::Random, rng);
@@ -634,6 +718,7 @@ int main(int argc, char** argv) {
     test_axpy_rows_f32();
     test_dot_rows_f32();
     test_dots();
+    test_q8_0_tiles();
     test_matmul();
     test_batch_invariance();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
