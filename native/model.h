@@ -32,11 +32,17 @@ struct HParams {
     RopeStyle rope_style = RopeStyle::Normal;
 };
 
+// The KV cache's element type. F16 (llama.cpp's default too) halves the
+// cache's memory and the bytes attention reads per token; F32 keeps the keys
+// and values exactly as computed.
+enum class KvType { F32, F16 };
+
 struct ModelOptions {
     int threads = 0;        // 0: all hardware threads
     int act = 0;            // 0: each tensor's default; 16 or 8 to force A16 / A8
     int64_t n_ctx = 0;      // 0: the model's trained context length
     int64_t n_batch = 256;  // tokens per forward chunk when evaluating a long input
+    KvType kv_type = KvType::F16;
 };
 
 struct Weight {
@@ -67,6 +73,7 @@ public:
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_past() const { return n_past_; }
     int threads() const { return pool_->size(); }
+    KvType kv_type() const { return kv_type_; }
 
     // Feeds ids at positions n_past.. and advances n_past. Writes the logits
     // of tokens [logits_from, n) to out ((n - logits_from) x n_vocab floats);
@@ -105,10 +112,14 @@ private:
     const float* rope_freq_factors_ = nullptr;
     std::vector<LayerWeights> layers_;
 
-    // KV cache: [layer][pos][n_head_kv * head_dim], float32. Allocated with
-    // calloc so untouched context costs no physical memory.
-    float* k_cache_ = nullptr;
-    float* v_cache_ = nullptr;
+    // KV cache: [layer][pos][n_head_kv * head_dim] of kv_type_ (float or
+    // uint16_t float16). Allocated with calloc so untouched context costs no
+    // physical memory.
+    KvType kv_type_ = KvType::F16;
+    void* k_cache_ = nullptr;
+    void* v_cache_ = nullptr;
+    // Stores nt tokens' keys and values (float) at positions n_past.. of a layer's cache.
+    void store_kv(int64_t layer, int64_t nt);
 
     // Scratch, sized for n_batch tokens.
     std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, logits_tmp_;

@@ -77,36 +77,72 @@ void Model::matmuls(const float* x, int64_t nt, std::initializer_list<std::pair<
     });
 }
 
+void Model::store_kv(int64_t layer, int64_t nt) {
+    const int64_t kv_dim = hp_.n_head_kv * hp_.head_dim;
+    const size_t at = ((size_t)layer * n_ctx_ + n_past_) * kv_dim, count = (size_t)(nt * kv_dim);
+    if (kv_type_ == KvType::F32) {
+        std::memcpy(static_cast<float*>(k_cache_) + at, k_.data(), count * sizeof(float));
+        std::memcpy(static_cast<float*>(v_cache_) + at, v_.data(), count * sizeof(float));
+        return;
+    }
+    uint16_t* kc = static_cast<uint16_t*>(k_cache_) + at;
+    uint16_t* vc = static_cast<uint16_t*>(v_cache_) + at;
+    for (size_t i = 0; i < count; ++i) {
+        kc[i] = fp32_to_fp16(k_[i]);
+        vc[i] = fp32_to_fp16(v_[i]);
+    }
+}
+
+namespace {
+
+// One head's attention over positions 0..pos of the cache (keys and values of type T, row
+// stride kv_dim): softmax(q . k_j * scale) weighted sum of v_j into out (hd floats).
+template <typename T, typename Scores, typename WeightedSum>
+void attend_head(const float* q, const T* kc, const T* vc, int64_t kv_dim, int64_t hd, int64_t pos, float scale,
+                 float* sc, float* out, Scores scores, WeightedSum weighted_sum) {
+    float mx = -INFINITY;
+    scores(hd, pos + 1, kc, kv_dim, q, sc);
+    for (int64_t j = 0; j <= pos; ++j) {
+        sc[j] *= scale;
+        mx = std::max(mx, sc[j]);
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j <= pos; ++j) {
+        sc[j] = std::exp(sc[j] - mx);
+        sum += sc[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    std::fill(out, out + hd, 0.0f);
+    for (int64_t j = 0; j <= pos; ++j) sc[j] *= inv;
+    weighted_sum(hd, pos + 1, sc, vc, kv_dim, out);
+}
+
+}  // namespace
+
 void Model::attention(int layer, int64_t nt) {
     const int64_t hd = hp_.head_dim, kv_dim = hp_.n_head_kv * hd, q_dim = hp_.n_head * hd;
     const int64_t group = hp_.n_head / hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt((float)hd);
-    const float* kc = k_cache_ + (size_t)layer * n_ctx_ * kv_dim;
-    const float* vc = v_cache_ + (size_t)layer * n_ctx_ * kv_dim;
-    DotRowsF32Fn scores = select_dot_rows_f32(isa_);
-    AxpyRowsF32Fn weighted_sum = select_axpy_rows_f32(isa_);
+    const size_t layer_at = (size_t)layer * n_ctx_ * kv_dim;
+    const bool f16 = kv_type_ == KvType::F16;
+    const DotRowsF32Fn scores32 = select_dot_rows_f32(isa_);
+    const DotRowsF16Fn scores16 = select_dot_rows_f16(isa_);
+    const AxpyRowsF32Fn sum32 = select_axpy_rows_f32(isa_);
+    const AxpyRowsF16Fn sum16 = select_axpy_rows_f16(isa_);
 
     pool_->parallel_for(nt * hp_.n_head, [&](int64_t task, int thread) {
         const int64_t t = task / hp_.n_head, h = task % hp_.n_head, kvh = h / group;
         const int64_t pos = n_past_ + t;  // attends to positions 0..pos
         const float* q = q_.data() + t * q_dim + h * hd;
         float* sc = scores_.data() + (size_t)thread * n_ctx_;
-        float mx = -INFINITY;
-        scores(hd, pos + 1, kc + kvh * hd, kv_dim, q, sc);
-        for (int64_t j = 0; j <= pos; ++j) {
-            sc[j] *= scale;
-            mx = std::max(mx, sc[j]);
-        }
-        double sum = 0.0;
-        for (int64_t j = 0; j <= pos; ++j) {
-            sc[j] = std::exp(sc[j] - mx);
-            sum += sc[j];
-        }
-        const float inv = (float)(1.0 / sum);
         float* out = attn_.data() + t * q_dim + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t j = 0; j <= pos; ++j) sc[j] *= inv;
-        weighted_sum(hd, pos + 1, sc, vc + kvh * hd, kv_dim, out);
+        const size_t at = layer_at + (size_t)(kvh * hd);
+        if (f16)
+            attend_head(q, static_cast<const uint16_t*>(k_cache_) + at, static_cast<const uint16_t*>(v_cache_) + at,
+                        kv_dim, hd, pos, scale, sc, out, scores16, sum16);
+        else
+            attend_head(q, static_cast<const float*>(k_cache_) + at, static_cast<const float*>(v_cache_) + at,
+                        kv_dim, hd, pos, scale, sc, out, scores32, sum32);
     });
 }
 
@@ -121,8 +157,6 @@ void Model::forward_chunk(const int32_t* ids, int64_t nt, int64_t logits_from, f
         for (int64_t t = 0; t < nt; ++t) rms_norm(x_.data() + t * d, L.attn_norm, xn_.data() + t * d, d, hp_.rms_eps);
         matmuls(xn_.data(), nt, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
 
-        float* kc = k_cache_ + (size_t)l * n_ctx_ * kv_dim;
-        float* vc = v_cache_ + (size_t)l * n_ctx_ * kv_dim;
         for (int64_t t = 0; t < nt; ++t) {
             float* q = q_.data() + t * q_dim;
             float* k = k_.data() + t * kv_dim;
@@ -135,9 +169,8 @@ void Model::forward_chunk(const int32_t* ids, int64_t nt, int64_t logits_from, f
             const double pos = (double)(n_past_ + t) / hp_.rope_linear_factor;
             rope(q, hp_.n_head, hd, hp_.rope_dim, hp_.rope_style, rope_inv_freq_.data(), pos);
             rope(k, hp_.n_head_kv, hd, hp_.rope_dim, hp_.rope_style, rope_inv_freq_.data(), pos);
-            std::memcpy(kc + (n_past_ + t) * kv_dim, k, kv_dim * sizeof(float));
-            std::memcpy(vc + (n_past_ + t) * kv_dim, v, kv_dim * sizeof(float));
         }
+        store_kv(l, nt);
         attention((int)l, nt);
 
         matmuls(attn_.data(), nt, {{&L.wo, xn_.data()}});

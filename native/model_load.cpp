@@ -61,6 +61,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     m->n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : m->hp_.n_ctx_train;
     if (m->n_ctx_ > kMaxCtx) m->n_ctx_ = kMaxCtx;
     m->n_batch_ = opt.n_batch > 0 ? std::min<int64_t>(opt.n_batch, 4096) : 256;
+    if (opt.kv_type != KvType::F32 && opt.kv_type != KvType::F16) throw Error("kv_type must be F32 or F16");
+    m->kv_type_ = opt.kv_type;
     m->allocate_state();
     return m;
 }
@@ -263,12 +265,13 @@ void Model::load_weights(int act_override) {
 void Model::allocate_state() {
     const int64_t kv_dim = hp_.n_head_kv * hp_.head_dim;
     const int64_t q_dim = hp_.n_head * hp_.head_dim;
-    // Overflow-safe size of one cache: n_layer * n_ctx * kv_dim floats.
-    const double bytes = (double)hp_.n_layer * (double)n_ctx_ * (double)kv_dim * sizeof(float);
+    // Overflow-safe size of one cache: n_layer * n_ctx * kv_dim elements.
+    const size_t elem = kv_type_ == KvType::F16 ? sizeof(uint16_t) : sizeof(float);
+    const double bytes = (double)hp_.n_layer * (double)n_ctx_ * (double)kv_dim * (double)elem;
     if (bytes > 1e15) throw Error("KV cache for n_ctx " + std::to_string(n_ctx_) + " is impossibly large");
     const size_t count = (size_t)hp_.n_layer * (size_t)n_ctx_ * (size_t)kv_dim;
-    k_cache_ = static_cast<float*>(std::calloc(count, sizeof(float)));
-    v_cache_ = static_cast<float*>(std::calloc(count, sizeof(float)));
+    k_cache_ = std::calloc(count, elem);
+    v_cache_ = std::calloc(count, elem);
     if (!k_cache_ || !v_cache_)
         throw Error("out of memory allocating the KV cache (" + std::to_string((long long)(2 * bytes / 1048576)) +
                     " MiB for n_ctx " + std::to_string(n_ctx_) + "); use a smaller context");

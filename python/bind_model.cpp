@@ -52,12 +52,16 @@ void bind_model(py::module_& m) {
              });
 
     py::class_<PyModel>(m, "Model")
-        .def(py::init([](const std::string& path, int threads, int act, int64_t n_ctx, int64_t n_batch) {
+        .def(py::init([](const std::string& path, int threads, int act, int64_t n_ctx, int64_t n_batch,
+                         const std::string& kv_type) {
                  qx::ModelOptions o;
                  o.threads = threads;
                  o.act = act;
                  o.n_ctx = n_ctx;
                  o.n_batch = n_batch;
+                 if (kv_type != "f16" && kv_type != "f32")
+                     throw qx::Error("kv_type must be 'f16' or 'f32', not '" + kv_type + "'");
+                 o.kv_type = kv_type == "f16" ? qx::KvType::F16 : qx::KvType::F32;
                  auto pm = new PyModel();
                  try {
                      py::gil_scoped_release nogil;
@@ -69,7 +73,9 @@ void bind_model(py::module_& m) {
                  return pm;
              }),
              py::arg("path"), py::arg("threads") = 0, py::arg("act") = 0, py::arg("n_ctx") = 0,
-             py::arg("n_batch") = 256)
+             py::arg("n_batch") = 256, py::arg("kv_type") = "f16")
+        .def_property_readonly("kv_type",
+                               [](PyModel& s) { return s.m->kv_type() == qx::KvType::F16 ? "f16" : "f32"; })
         .def_property_readonly("n_vocab", [](PyModel& s) { return s.m->hparams().n_vocab; })
         .def_property_readonly("n_ctx", [](PyModel& s) { return s.m->n_ctx(); })
         .def_property_readonly("n_ctx_train", [](PyModel& s) { return s.m->hparams().n_ctx_train; })

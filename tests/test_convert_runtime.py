@@ -25,7 +25,9 @@ def hf_logits(hf_dir: Path, ids: list[int]) -> np.ndarray:
 
 
 def runtime_logits(gguf_path: Path, ids: list[int]) -> np.ndarray:
-    m = quantx.Model(gguf_path, n_ctx=max(len(ids), 64))
+    # A float32 KV cache: these tests measure the converted weights, which the default float16
+    # cache's rounding would blur (tests/test_runtime_real.py measures that cache).
+    m = quantx.Model(gguf_path, n_ctx=max(len(ids), 64), kv_type="f32")
     return np.asarray(m.eval(ids), dtype=np.float32)
 
 
@@ -122,7 +124,7 @@ def test_tiny_models_generate_through_kv_cache_like_transformers(fixture: str, r
     d = request.getfixturevalue(fixture)
     vocab = __import__("json").loads((d / "config.json").read_text())["vocab_size"]
     prompt = np.random.default_rng(11).integers(0, vocab, 24).tolist()
-    m = quantx.Model(converted(d, "f32"), n_ctx=64)
+    m = quantx.Model(converted(d, "f32"), n_ctx=64, kv_type="f32")
     rows = [m.eval(prompt)]
     seq = list(prompt)
     for _ in range(20):

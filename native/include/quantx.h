@@ -35,7 +35,8 @@ typedef struct qx_sampling {
 QX_API const char* qx_last_error(void);
 
 /* threads <= 0: all hardware threads; act: 0 (file default), 8 or 16;
- * n_ctx <= 0: the model's trained context length. NULL on failure. */
+ * n_ctx <= 0: the model's trained context length. The KV cache is float16, as the
+ * runtime's default. NULL on failure. */
 QX_API qx_model* qx_model_load(const char* path, int32_t threads, int32_t act, int64_t n_ctx);
 QX_API void qx_model_free(qx_model* m);
 

@@ -1,34 +1,58 @@
-// axpy_rows_f32: the scalar reference and the per-ISA choice (axpy.h).
+// axpy_rows_f32 / _f16: the scalar reference and the per-ISA choice (axpy.h).
 #include "axpy.h"
 
-namespace qx {
+#include <type_traits>
 
-void axpy_rows_f32_ref(int64_t n, int64_t count, const float* w, const float* x, int64_t ldx, float* y) {
+#include "types.h"
+
+namespace qx {
+namespace {
+
+inline float widen(float v) { return v; }
+inline float widen(uint16_t h) { return fp16_to_fp32(h); }
+
+template <typename T>
+void axpy_rows_scalar(int64_t n, int64_t count, const float* w, const T* x, int64_t ldx, float* y) {
     for (int64_t j = 0; j < count; ++j) {
-        const float* xj = x + j * ldx;
+        const T* xj = x + j * ldx;
         for (int64_t i = 0; i < n; ++i) {
-            const float p = w[j] * xj[i];
+            const float p = w[j] * widen(xj[i]);
             y[i] = y[i] + p;
         }
     }
 }
 
-AxpyRowsF32Fn select_axpy_rows_f32(Isa isa) {
+template <typename T>
+auto select_axpy_rows(Isa isa) {
+    constexpr bool f32 = std::is_same_v<T, float>;
+    using Fn = void (*)(int64_t, int64_t, const float*, const T*, int64_t, float*);
     for (Isa cur = isa;; cur = isa_fallback(cur)) {
         switch (cur) {
 #if defined(QX_ARCH_X86)
             case kIsaAvx512Vnni:
-            case kIsaAvx512: return avx512::axpy_rows_f32;
-            case kIsaAvx2: return avx2::axpy_rows_f32;
+            case kIsaAvx512: return f32 ? Fn(avx512::axpy_rows_f32) : Fn(avx512::axpy_rows_f16);
+            case kIsaAvx2: return f32 ? Fn(avx2::axpy_rows_f32) : Fn(avx2::axpy_rows_f16);
 #endif
 #if defined(QX_ARCH_ARM)
             case kIsaNeonDot:
-            case kIsaNeon: return neon::axpy_rows_f32;
+            case kIsaNeon: return f32 ? Fn(neon::axpy_rows_f32) : Fn(neon::axpy_rows_f16);
 #endif
-            case kIsaScalar: return axpy_rows_f32_ref;
+            case kIsaScalar: return Fn(axpy_rows_scalar<T>);
             default: break;
         }
     }
 }
+
+}  // namespace
+
+void axpy_rows_ref(int64_t n, int64_t count, const float* w, const float* x, int64_t ldx, float* y) {
+    axpy_rows_scalar(n, count, w, x, ldx, y);
+}
+void axpy_rows_ref(int64_t n, int64_t count, const float* w, const uint16_t* x, int64_t ldx, float* y) {
+    axpy_rows_scalar(n, count, w, x, ldx, y);
+}
+
+AxpyRowsF32Fn select_axpy_rows_f32(Isa isa) { return select_axpy_rows<float>(isa); }
+AxpyRowsF16Fn select_axpy_rows_f16(Isa isa) { return select_axpy_rows<uint16_t>(isa); }
 
 }  // namespace qx

@@ -239,27 +239,38 @@ float dot_a16_f32(int64_t n, const void* w, const float* x) {
     return float_dot(n, x, [a](int64_t i) { return _mm512_loadu_ps(a + i); }, [a](int64_t i) { return a[i]; });
 }
 
-// dot_rows.h: 16 rows' partial sums reduced together; rows beyond the last
-// 16, and row lengths with a scalar tail, through dot_a16_f32 itself.
-void dot_rows_f32(int64_t n, int64_t count, const float* w, int64_t ldw, const float* x, float* out) {
-    int64_t j = 0;
-    if (n % 16 == 0) {
-        for (; j + 16 <= count; j += 16) {
-            __m512 v[16];
-            for (int r = 0; r < 16; ++r) {
-                const float* a = w + (j + r) * ldw;
-                v[r] = float_dot_lanes(n, x, [a](int64_t i) { return _mm512_loadu_ps(a + i); });
-            }
-            _mm512_storeu_ps(out + j, sum16_rows(v));
-        }
-    }
-    for (; j < count; ++j) out[j] = dot_a16_f32(n, w + j * ldw, x);
-}
 float dot_a16_f16(int64_t n, const void* w, const float* x) {
     const uint16_t* a = static_cast<const uint16_t*>(w);
     return float_dot(
         n, x, [a](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i))); },
         [a](int64_t i) { return half(a[i]); });
+}
+// dot_rows.h: 16 rows' partial sums reduced together; rows beyond the last
+// 16, and row lengths with a scalar tail, through the single dot itself.
+inline __m512 load16(const float* a, int64_t i) { return _mm512_loadu_ps(a + i); }
+inline __m512 load16(const uint16_t* a, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+}
+template <typename T>
+void dot_rows(int64_t n, int64_t count, const T* w, int64_t ldw, const float* x, float* out, DotA16Fn single) {
+    int64_t j = 0;
+    if (n % 16 == 0) {
+        for (; j + 16 <= count; j += 16) {
+            __m512 v[16];
+            for (int r = 0; r < 16; ++r) {
+                const T* a = w + (j + r) * ldw;
+                v[r] = float_dot_lanes(n, x, [a](int64_t i) { return load16(a, i); });
+            }
+            _mm512_storeu_ps(out + j, sum16_rows(v));
+        }
+    }
+    for (; j < count; ++j) out[j] = single(n, w + j * ldw, x);
+}
+void dot_rows_f32(int64_t n, int64_t count, const float* w, int64_t ldw, const float* x, float* out) {
+    dot_rows(n, count, w, ldw, x, out, dot_a16_f32);
+}
+void dot_rows_f16(int64_t n, int64_t count, const uint16_t* w, int64_t ldw, const float* x, float* out) {
+    dot_rows(n, count, w, ldw, x, out, dot_a16_f16);
 }
 float dot_a16_bf16(int64_t n, const void* w, const float* x) {
     const uint16_t* a = static_cast<const uint16_t*>(w);

@@ -237,7 +237,9 @@ void test_quantize_q8() {
 // rows with padded strides, zero, negative, tiny and huge weights, and inf/NaN
 // passing through. A fused kernel differs in the last bit on many of the
 // random elements, so it fails here.
-void test_axpy_rows_f32() {
+// axpy_rows_f32 / _f16: every ISA bit-exact to the unfused row-by-row sum (the F16 kernels on
+// the float16 values widened, which is exact), including inf/NaN and padded strides.
+void test_axpy_rows() {
     std::mt19937 rng(11);
     std::normal_distribution<float> nd;
     const float weights[] = {0.37f, -1.5f, 0.0f, -0.0f, 1e-30f, 3.0e38f, 0.81f, -0.02f, 2.5f};
@@ -253,26 +255,39 @@ void test_axpy_rows_f32() {
                 x[(size_t)ldx + 3] = INFINITY;
                 y0[4] = NAN;
                 x[5] = 0.0f;
+                x[6] = 70000.0f;  // beyond float16: inf there
             }
-            std::vector<float> want = y0, ref = y0;
-            for (int64_t j = 0; j < count; ++j) {
-                for (int64_t i = 0; i < n; ++i) {
-                    const float xv = x[(size_t)(j * ldx + i)], before = want[(size_t)i];
-                    volatile float prod = w[(size_t)j] * xv;
-                    volatile float sum = before + prod;
-                    want[(size_t)i] = sum;
-                    if (std::isfinite(sum) && std::fma(w[(size_t)j], xv, before) != sum) ++fused_differs;
-                }
-            }
+            std::vector<uint16_t> x16(x.size());
+            std::vector<float> xw(x.size());  // the float16 values, widened
+            for (size_t k = 0; k < x.size(); ++k) xw[k] = fp16_to_fp32(x16[k] = fp32_to_fp16(x[k]));
+            auto unfused = [&](const std::vector<float>& xv) {
+                std::vector<float> want = y0;
+                for (int64_t j = 0; j < count; ++j)
+                    for (int64_t i = 0; i < n; ++i) {
+                        const float v = xv[(size_t)(j * ldx + i)], before = want[(size_t)i];
+                        volatile float prod = w[(size_t)j] * v;
+                        volatile float sum = before + prod;
+                        want[(size_t)i] = sum;
+                        if (std::isfinite(sum) && std::fma(w[(size_t)j], v, before) != sum) ++fused_differs;
+                    }
+                return want;
+            };
+            const std::vector<float> want = unfused(x), want16 = unfused(xw);
+            auto same = [n](const std::vector<float>& a, const std::vector<float>& b) {
+                return n == 0 || std::memcmp(a.data(), b.data(), sizeof(float) * (size_t)n) == 0;  // data() may be null at 0
+            };
             const std::string what = " n=" + std::to_string(n) + " rows=" + std::to_string(count);
-            axpy_rows_f32_ref(n, count, w.data(), x.data(), ldx, ref.data());
-            check(n == 0 || std::memcmp(ref.data(), want.data(), sizeof(float) * (size_t)n) == 0,  // data() may be null at 0
-                  "axpy_rows_f32_ref is the unfused row-by-row sum" + what);
+            std::vector<float> ref = y0, ref16 = y0;
+            axpy_rows_ref(n, count, w.data(), x.data(), ldx, ref.data());
+            axpy_rows_ref(n, count, w.data(), x16.data(), ldx, ref16.data());
+            check(same(ref, want), "axpy_rows_ref (f32) is the unfused row-by-row sum" + what);
+            check(same(ref16, want16), "axpy_rows_ref (f16) is the unfused row-by-row sum" + what);
             for (Isa isa : g_isas) {
-                std::vector<float> got = y0;
+                std::vector<float> got = y0, got16 = y0;
                 select_axpy_rows_f32(isa)(n, count, w.data(), x.data(), ldx, got.data());
-                check(n == 0 || std::memcmp(got.data(), want.data(), sizeof(float) * (size_t)n) == 0,
-                      std::string("axpy_rows_f32 bit-exact ") + isa_name(isa) + what);
+                select_axpy_rows_f16(isa)(n, count, w.data(), x16.data(), ldx, got16.data());
+                check(same(got, want), std::string("axpy_rows_f32 bit-exact ") + isa_name(isa) + what);
+                check(same(got16, want16), std::string("axpy_rows_f16 bit-exact ") + isa_name(isa) + what);
             }
         }
     }
@@ -284,7 +299,8 @@ void test_axpy_rows_f32() {
 // payload), for row counts around the 16-row groups, row lengths with and
 // without a scalar tail, padded strides, and rows with zeros, huge values,
 // infinities and NaN.
-void test_dot_rows_f32() {
+// dot_rows_f32 / _f16: each row bit-exact to that ISA's single F32 / F16 dot.
+void test_dot_rows() {
     std::mt19937 rng(21);
     std::normal_distribution<float> nd;
     for (int64_t n : {1, 8, 16, 17, 32, 48, 63, 64, 80, 96, 128}) {
@@ -297,20 +313,25 @@ void test_dot_rows_f32() {
                 std::fill(w.begin() + 2 * ldw, w.begin() + 2 * ldw + n, 0.0f);  // row 2 all zero
                 w[(size_t)(3 * ldw)] = INFINITY;
                 w[(size_t)(4 * ldw + n / 2)] = NAN;
-                w[(size_t)(5 * ldw)] = 3.0e38f;  // overflows to inf in the sum
+                w[(size_t)(5 * ldw)] = 3.0e38f;  // overflows to inf in the sum (and in float16)
             }
+            std::vector<uint16_t> w16(w.size());
+            for (size_t k = 0; k < w.size(); ++k) w16[k] = fp32_to_fp16(w[k]);
+            auto bit_same = [](float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0 || (std::isnan(a) && std::isnan(b)); };
             for (Isa isa : g_isas) {
                 const DotA16Fn single = select_dot_a16(*type_traits(GGML_F32), isa);
+                const DotA16Fn single16 = select_dot_a16(*type_traits(GGML_F16), isa);
+                std::vector<float> got16((size_t)count + 1);
                 select_dot_rows_f32(isa)(n, count, w.data(), ldw, x.data(), got.data());
-                int bad = 0;
+                select_dot_rows_f16(isa)(n, count, w16.data(), ldw, x.data(), got16.data());
+                int bad = 0, bad16 = 0;
                 for (int64_t j = 0; j < count; ++j) {
-                    const float want = single(n, w.data() + j * ldw, x.data());
-                    const bool same = std::memcmp(&want, &got[(size_t)j], sizeof(float)) == 0 ||
-                                      (std::isnan(want) && std::isnan(got[(size_t)j]));
-                    bad += !same;
+                    bad += !bit_same(single(n, w.data() + j * ldw, x.data()), got[(size_t)j]);
+                    bad16 += !bit_same(single16(n, w16.data() + j * ldw, x.data()), got16[(size_t)j]);
                 }
-                check(bad == 0, std::string("dot_rows_f32 bit-exact to the single dot ") + isa_name(isa) +
-                                    " n=" + std::to_string(n) + " rows=" + std::to_string(count));
+                const std::string what = std::string(isa_name(isa)) + " n=" + std::to_string(n) + " rows=" + std::to_string(count);
+                check(bad == 0, "dot_rows_f32 bit-exact to the single dot " + what);
+                check(bad16 == 0, "dot_rows_f16 bit-exact to the single F16 dot " + what);
             }
         }
     }
@@ -715,8 +736,8 @@ int main(int argc, char** argv) {
     test_table();
     test_fp16();
     test_quantize_q8();
-    test_axpy_rows_f32();
-    test_dot_rows_f32();
+    test_axpy_rows();
+    test_dot_rows();
     test_dots();
     test_q8_0_tiles();
     test_matmul();

@@ -17,15 +17,19 @@ class Model:
     The file is memory-mapped, never copied. ``eval`` continues the KV cache;
     ``reset`` clears it. ``threads=None`` uses every hardware thread;
     ``act`` (8 or 16) overrides the activation path the file asks for.
+    ``kv_type`` is the KV cache's element type: ``"f16"`` (the default, as
+    llama.cpp's: half the cache's memory and attention's reads) or ``"f32"``.
     """
 
     def __init__(self, path: str | Path, threads: Optional[int] = None, act: Optional[int] = None,
-                 n_ctx: Optional[int] = None, n_batch: int = 256) -> None:
+                 n_ctx: Optional[int] = None, n_batch: int = 256, kv_type: str = "f16") -> None:
         self.path = Path(path)
         if act not in (None, 8, 16):
             raise ValueError(f"act must be 8 or 16, not {act!r}")
+        if kv_type not in ("f16", "f32"):
+            raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
         self._m = _native.Model(str(self.path), threads=threads or 0, act=act or 0, n_ctx=n_ctx or 0,
-                                n_batch=n_batch)
+                                n_batch=n_batch, kv_type=kv_type)
         self._metadata: Optional[dict[str, Any]] = None
 
     # --- facts about the model -------------------------------------------------
@@ -44,6 +48,11 @@ class Model:
     @property
     def threads(self) -> int:
         return self._m.threads
+
+    @property
+    def kv_type(self) -> str:
+        """The KV cache's element type, "f16" or "f32"."""
+        return self._m.kv_type
 
     @property
     def bos_id(self) -> int:

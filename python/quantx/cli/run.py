@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the file's chat template")
     p.add_argument("--act", type=int, choices=(8, 16), default=None,
                    help="activation path: 8 (int8 integer dot products) or 16 (float); default: the file's")
+    p.add_argument("--kv-type", choices=("f16", "f32"), default="f16",
+                   help="the KV cache's element type: f16 (default, as llama.cpp: half the memory and the "
+                        "attention reads) or f32 (keys and values exactly as computed)")
     p.add_argument("-v", "--verbose", action="store_true", help="print the model's tensor types to stderr")
     return p
 
@@ -42,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         t0 = time.perf_counter()
-        model = Model(args.model, threads=args.threads, act=args.act, n_ctx=args.ctx_size)
+        model = Model(args.model, threads=args.threads, act=args.act, n_ctx=args.ctx_size, kv_type=args.kv_type)
         load_s = time.perf_counter() - t0
         if args.verbose:
             types: dict[str, int] = {}
