@@ -1,8 +1,6 @@
 // axpy_rows_f32 / _f16: the scalar reference and the per-ISA choice (axpy.h).
 #include "axpy.h"
 
-#include <type_traits>
-
 #include "types.h"
 
 namespace qx {
@@ -24,20 +22,18 @@ void axpy_rows_scalar(int64_t n, int64_t count, const float* w, const T* x, int6
 
 template <typename T>
 auto select_axpy_rows(Isa isa) {
-    constexpr bool f32 = std::is_same_v<T, float>;
-    using Fn = void (*)(int64_t, int64_t, const float*, const T*, int64_t, float*);
     for (Isa cur = isa;; cur = isa_fallback(cur)) {
         switch (cur) {
 #if defined(QX_ARCH_X86)
             case kIsaAvx512Vnni:
-            case kIsaAvx512: return f32 ? Fn(avx512::axpy_rows_f32) : Fn(avx512::axpy_rows_f16);
-            case kIsaAvx2: return f32 ? Fn(avx2::axpy_rows_f32) : Fn(avx2::axpy_rows_f16);
+            case kIsaAvx512: return kernel_for<T>(avx512::axpy_rows_f32, avx512::axpy_rows_f16);
+            case kIsaAvx2: return kernel_for<T>(avx2::axpy_rows_f32, avx2::axpy_rows_f16);
 #endif
 #if defined(QX_ARCH_ARM)
             case kIsaNeonDot:
-            case kIsaNeon: return f32 ? Fn(neon::axpy_rows_f32) : Fn(neon::axpy_rows_f16);
+            case kIsaNeon: return kernel_for<T>(neon::axpy_rows_f32, neon::axpy_rows_f16);
 #endif
-            case kIsaScalar: return Fn(axpy_rows_scalar<T>);
+            case kIsaScalar: return &axpy_rows_scalar<T>;
             default: break;
         }
     }

@@ -22,12 +22,7 @@ auto select_dot_rows(Isa isa) {
         switch (cur) {
 #if defined(QX_ARCH_X86)
             case kIsaAvx512Vnni:
-            case kIsaAvx512: {
-                Fn fn;
-                if constexpr (f32) fn = avx512::dot_rows_f32;
-                else fn = avx512::dot_rows_f16;
-                return fn;
-            }
+            case kIsaAvx512: return kernel_for<T>(avx512::dot_rows_f32, avx512::dot_rows_f16);
             case kIsaAvx2: return Fn{rows_by_single_dots<T, f32 ? avx2::dot_a16_f32 : avx2::dot_a16_f16>};
 #endif
 #if defined(QX_ARCH_ARM)

@@ -74,20 +74,26 @@ void q8_0_tiled_gemm_a8_ref(int64_t n, const uint8_t* tiles, int64_t rows, const
     for (int64_t t = 0; t < nt; ++t) q8_0_tiled_gemv_a8_ref(n, tiles, rows, x + t * ldx, y + t * ldy);
 }
 
-QxTiledGemvFn q8_0_select_tiled_gemv(Isa isa) {
+namespace {
+
+struct Q8TiledKernels {
+    QxTiledGemvFn gemv = nullptr;
+    QxTiledGemmFn gemm = nullptr;
+};
+
+// The row tiles only pay where vpdpbusd puts every row's block sum in its own lane.
+Q8TiledKernels q8_0_tiled_kernels(Isa isa) {
 #if defined(QX_ARCH_X86)
-    if (isa == kIsaAvx512Vnni && isa_supported(isa)) return q8_0_tiled_gemv_a8_avx512vnni;
+    if (isa == kIsaAvx512Vnni && isa_supported(isa))
+        return {q8_0_tiled_gemv_a8_avx512vnni, q8_0_tiled_gemm_a8_avx512vnni};
 #endif
     (void)isa;
-    return nullptr;
+    return {};
 }
 
-QxTiledGemmFn q8_0_select_tiled_gemm(Isa isa) {
-#if defined(QX_ARCH_X86)
-    if (isa == kIsaAvx512Vnni && isa_supported(isa)) return q8_0_tiled_gemm_a8_avx512vnni;
-#endif
-    (void)isa;
-    return nullptr;
-}
+}  // namespace
+
+QxTiledGemvFn q8_0_select_tiled_gemv(Isa isa) { return q8_0_tiled_kernels(isa).gemv; }
+QxTiledGemmFn q8_0_select_tiled_gemm(Isa isa) { return q8_0_tiled_kernels(isa).gemm; }
 
 }  // namespace qx

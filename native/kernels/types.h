@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu_features.h"
 
@@ -93,5 +94,14 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t n);
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
 float bf16_to_fp32(uint16_t h);
+
+// Kernels over the KV cache come in pairs, one per element type (float, or fp16 bits as
+// uint16_t); this picks the one for T at compile time, so a mismatched pair cannot compile.
+template <typename T, typename F32Fn, typename F16Fn>
+constexpr auto kernel_for(F32Fn for_f32, F16Fn for_f16) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, uint16_t>, "float or fp16 bits");
+    if constexpr (std::is_same_v<T, float>) return for_f32;
+    else return for_f16;
+}
 
 }  // namespace qx
