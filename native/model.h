@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "gguf.h"
+#include "kernels/axpy.h"
+#include "kernels/dot_rows.h"
 #include "kernels/matmul.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -87,7 +89,8 @@ public:
 
 private:
     Weight make_weight(const GgufFile& f, const std::string& name, int64_t n_in, int64_t n_out, int act_override);
-    // Re-lays an A8 QuantX weight out as row tiles where this CPU has tiled kernels.
+    // Re-lays an A8 weight (QuantX, or the Q8_0 output head) out as row tiles where this CPU
+    // has tiled kernels for its type.
     void tile_weight(Weight& w);
     // Weights the loader rebuilt in memory (tensor-codebook rows, row tiles); the rest point into the mapping.
     std::deque<std::vector<uint8_t>> expanded_;
@@ -105,6 +108,13 @@ private:
     std::unique_ptr<ThreadPool> pool_;
     HParams hp_;
     Isa isa_ = kIsaScalar;
+    // Attention's kernels for isa_ (a pair per cache element type), chosen once at load.
+    struct AttentionKernels {
+        DotRowsF32Fn scores_f32 = nullptr;
+        DotRowsF16Fn scores_f16 = nullptr;
+        AxpyRowsF32Fn sum_f32 = nullptr;
+        AxpyRowsF16Fn sum_f16 = nullptr;
+    } attn_kernels_;
     int64_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
 
     Weight tok_embd_, output_;

@@ -125,10 +125,7 @@ void Model::attention(int layer, int64_t nt) {
     const float scale = 1.0f / std::sqrt((float)hd);
     const size_t layer_at = (size_t)layer * n_ctx_ * kv_dim;
     const bool f16 = kv_type_ == KvType::F16;
-    const DotRowsF32Fn scores32 = select_dot_rows_f32(isa_);
-    const DotRowsF16Fn scores16 = select_dot_rows_f16(isa_);
-    const AxpyRowsF32Fn sum32 = select_axpy_rows_f32(isa_);
-    const AxpyRowsF16Fn sum16 = select_axpy_rows_f16(isa_);
+    const AttentionKernels& k = attn_kernels_;
 
     pool_->parallel_for(nt * hp_.n_head, [&](int64_t task, int thread) {
         const int64_t t = task / hp_.n_head, h = task % hp_.n_head, kvh = h / group;
@@ -139,10 +136,10 @@ void Model::attention(int layer, int64_t nt) {
         const size_t at = layer_at + (size_t)(kvh * hd);
         if (f16)
             attend_head(q, static_cast<const uint16_t*>(k_cache_) + at, static_cast<const uint16_t*>(v_cache_) + at,
-                        kv_dim, hd, pos, scale, sc, out, scores16, sum16);
+                        kv_dim, hd, pos, scale, sc, out, k.scores_f16, k.sum_f16);
         else
             attend_head(q, static_cast<const float*>(k_cache_) + at, static_cast<const float*>(v_cache_) + at,
-                        kv_dim, hd, pos, scale, sc, out, scores32, sum32);
+                        kv_dim, hd, pos, scale, sc, out, k.scores_f32, k.sum_f32);
     });
 }
 

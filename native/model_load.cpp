@@ -48,6 +48,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     if (opt.act != 0 && opt.act != 8 && opt.act != 16)
         throw Error("act must be 8 or 16, got " + std::to_string(opt.act));
     m->isa_ = best_isa();  // before the weights: tiling depends on it
+    m->attn_kernels_ = {select_dot_rows_f32(m->isa_), select_dot_rows_f16(m->isa_), select_axpy_rows_f32(m->isa_),
+                        select_axpy_rows_f16(m->isa_)};
     m->load_weights(opt.act);
     m->tok_ = Tokenizer::from_gguf(*m->file_);
     if (m->tok_->n_vocab() > m->hp_.n_vocab)
