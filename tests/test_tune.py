@@ -227,8 +227,20 @@ def test_tuning_on_the_kept_hidden_states_equals_running_the_float_model(encoded
 
 def test_the_candidate_set_keeps_the_hidden_states_when_the_recipe_tunes() -> None:
     model, calib = _tiny(1), _calib(n=4, seq=32)
-    tuned = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=1))
+    scaled = copy.deepcopy(model)
+    tuned = encode_candidates(scaled, calib, recipe_by_name("default", tune_epochs=1))
     assert tuned.teacher_hidden is not None and tuned.teacher_hidden.shape == (4, 32, 128)
+    # taken from the calibration stream's last layer: what the (scaled) float model computes
+    with torch.no_grad():
+        expected = scaled.model(calib.input_ids).last_hidden_state
+    torch.testing.assert_close(tuned.teacher_hidden, expected, rtol=1e-5, atol=1e-5)
+    capped = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=1, tune_seqs=3,
+                                                                           sensitivity_len=16))
+    assert capped.teacher_hidden.shape == (3, 16, 128)
+    torch.testing.assert_close(capped.teacher_hidden, expected[:3, :16], rtol=1e-5, atol=1e-5)
+    kept = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=1, propagate="quantized",
+                                                                         sensitivity_seqs=2))
+    assert kept.teacher_hidden.shape == (2, 32, 128)  # the sensitivity pass's, the stream's being quantized
     assert choose(tuned, recipe_by_name("default")).teacher_hidden is tuned.teacher_hidden
     untuned = encode_candidates(copy.deepcopy(model), calib, recipe_by_name("default", tune_epochs=0))
     assert untuned.teacher_hidden is None
@@ -303,3 +315,21 @@ def test_tuning_precision_follows_the_cpu_flags() -> None:
     assert step_dtype("auto") == (torch.bfloat16 if bf16_native() else torch.float32)
     with pytest.raises(ValueError, match="tuning precision 'fp16'"):
         step_dtype("fp16")
+
+
+def test_progress_shows_each_stage_from_its_start_to_its_end() -> None:
+    """Each stage's bar opens when the stage starts (a bar opened at its first finished item
+    would have its elapsed time include the stage before), and closes at its total."""
+    from quantx.convert.recipes.recipe import quantize_model
+
+    calls: list[tuple[str, int, int]] = []
+    recipe = recipe_by_name("default", tune_epochs=1, sensitivity_seqs=3)
+    quantize_model(_tiny(2), _calib(n=4, seq=32), recipe, lambda stage, done, total: calls.append((stage, done, total)))
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages == ["quantizing layers", "sensitivity (Fisher)", "tuning scales"]
+    for stage in stages:
+        seen = [(done, total) for s, done, total in calls if s == stage]
+        assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1]
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert [t for s, _, t in calls if s == "sensitivity (Fisher)"][0] == 3
+    assert [t for s, _, t in calls if s == "tuning scales"][0] == 4

@@ -217,12 +217,15 @@ def _layer_forward(layer, h: torch.Tensor, rotary, mask: torch.Tensor) -> torch.
 @torch.no_grad()
 def stream_layers(model, calib: CalibrationSet, batch_size: int = 8, with_hessian: bool = True,
                   keep_samples: int = 8, propagate: Literal["quantized", "float"] = "quantized",
+                  on_last_outputs: Callable[[torch.Tensor], None] | None = None,
                   ) -> Iterator[LayerCalibration]:
     """Yield each decoder layer with the statistics of its linear layers' inputs.
 
     propagate="quantized": the next layer's inputs are computed after the caller has
     modified (quantized) the yielded layer. "float": they are computed before the yield,
     from the layer as it was.
+    on_last_outputs: called once, after the last layer, with that layer's outputs on every
+    sample [samples, seq_len, d] (before the model's final norm).
     """
     ids = calib.input_ids
     n, seq = ids.shape
@@ -249,6 +252,8 @@ def stream_layers(model, calib: CalibrationSet, batch_size: int = 8, with_hessia
             for b in range(0, n, batch_size):
                 outputs[b:b + batch_size] = _layer_forward(layer, hidden[b:b + batch_size], rotary, mask)
         hidden = outputs
+    if on_last_outputs is not None:
+        on_last_outputs(hidden)
 
 
 @torch.no_grad()

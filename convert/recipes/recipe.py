@@ -225,8 +225,9 @@ class CandidateSet:
     awq_alphas: list[dict[str, float]]
     seconds: float
     store: tempfile.TemporaryDirectory | None = None  # the candidates' payloads on disk
-    # The scaled float model's last hidden states on the sensitivity pass's sequences, for the
-    # tuning (which runs on the same sequences): [seqs, len, d] floats, 38 MB for SmolLM2-135M.
+    # The scaled float model's last hidden states on the tuning's sequences, for the tuning: from
+    # the calibration stream (or, when it propagates quantized outputs, the sensitivity pass's
+    # sequences). [seqs, len, d] floats: 151 MB for SmolLM2-135M on 128 x 512 tokens.
     teacher_hidden: torch.Tensor | None = None
 
 
@@ -271,8 +272,15 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
     alphas: list[dict[str, float]] = []
     n_layers = len(decoder_layers(model))
     floats: dict[str, torch.Tensor] = {}  # the provisionally quantized layer's float weights
+    # With float propagation the stream's last outputs are the float model's on every calibration
+    # sequence: the tuning's teacher, which then costs no forward pass of its own (SmolLM2-135M,
+    # 128 x 512 tokens: 120 s of a 26-minute conversion).
+    last: list[torch.Tensor] = []
+    keep_last = recipe.tune_epochs > 0 and recipe.propagate == "float"
+    if progress:  # the stage starts now, not when its first layer is done (which a bar would add to the last stage)
+        progress("quantizing layers", 0, n_layers)
     for lc in stream_layers(model, calib, with_hessian=True, keep_samples=recipe.attn_samples,
-                            propagate=recipe.propagate):
+                            propagate=recipe.propagate, on_last_outputs=last.append if keep_last else None):
         _restore_weights(model, floats)  # the previous layer's outputs are computed by now
         if recipe.awq:
             rep, inputs = awq_scale_layer(lc, shape, rtn_uniform_dequantized, recipe.awq_grid, use_hessian=True,
@@ -310,19 +318,26 @@ def encode_candidates(model, calib: CalibrationSet, recipe: Recipe,
             progress("quantizing layers", lc.index + 1, n_layers)
 
     _restore_weights(model, floats)
-    if progress:
-        progress("sensitivity (Fisher)", 0, 1)
     ids = calib.input_ids[:recipe.sensitivity_seqs, :recipe.sensitivity_len]
-    fp = fisher_pass(model, ids, keep_hidden=recipe.tune_epochs > 0)
+    report = None if progress is None else (lambda done, total: progress("sensitivity (Fisher)", done, total))
+    if report:
+        report(0, ids.shape[0])
+    fp = fisher_pass(model, ids, keep_hidden=recipe.tune_epochs > 0 and not last, progress=report)
+    teacher = _teacher_from_stream(model, last.pop(), recipe) if last else fp.hidden
     fisher = fp.fisher
     damage = {k: {c.fmt: fisher_damage(fisher[k], c.row_error) for c in cs} for k, cs in cands.items()}
-    if progress:
-        progress("sensitivity (Fisher)", 1, 1)
     overrides = {}
     for i, layer in enumerate(decoder_layers(model)):
         for norm in ("input_layernorm", "post_attention_layernorm"):
             overrides[f"model.layers.{i}.{norm}.weight"] = layer.get_submodule(norm).weight.data.float().numpy().copy()
-    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store, fp.hidden)
+    return CandidateSet(cands, damage, overrides, calib.metadata(), alphas, time.perf_counter() - t0, store, teacher)
+
+
+def _teacher_from_stream(model, last_outputs: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """The float model's last hidden states on the tuning's sequences, from the last decoder
+    layer's streamed outputs (the scaled model's: the folded scales leave its outputs as they were)."""
+    seqs = last_outputs.shape[0] if recipe.tune_seqs is None else recipe.tune_seqs
+    return model.model.norm(last_outputs[:seqs, :recipe.sensitivity_len]).float()
 
 
 def _install_provisional(lc, cands: dict[tuple[int, str], list[Candidate]],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import torch
@@ -32,9 +32,12 @@ def output_fisher(model, ids: torch.Tensor, loss_chunk: int = 128) -> dict[tuple
     return fisher_pass(model, ids, loss_chunk).fisher
 
 
-def fisher_pass(model, ids: torch.Tensor, loss_chunk: int = 128, keep_hidden: bool = False) -> FisherPass:
+def fisher_pass(model, ids: torch.Tensor, loss_chunk: int = 128, keep_hidden: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> FisherPass:
     """{(layer, linear name): F [out]} from the next-token losses on ids [batch, seq], per
     predicted token (F = E_t[(dl_t/dy)^2] with l the sum of the tokens' losses).
+
+    progress(sequences done, sequences) is called after each sequence.
 
     keep_hidden: also return the last hidden states the forward passes computed anyway. They
     are the float model's side of the end-to-end tuning's loss on the same sequences (tune.py),
@@ -65,7 +68,7 @@ def fisher_pass(model, ids: torch.Tensor, loss_chunk: int = 128, keep_hidden: bo
         for p in model.parameters():
             p.requires_grad_(False)
         with torch.enable_grad(), checkpointed_layers(model):
-            for seq in ids.split(1):
+            for done, seq in enumerate(ids.split(1), 1):
                 emb = model.model.embed_tokens(seq).detach().float().requires_grad_(True)
                 hidden = model.model(inputs_embeds=emb, use_cache=False).last_hidden_state
                 hidden.backward(_next_token_loss_grad(model.lm_head, hidden, seq, loss_chunk))
@@ -73,6 +76,8 @@ def fisher_pass(model, ids: torch.Tensor, loss_chunk: int = 128, keep_hidden: bo
                     kept.append(hidden.detach())
                 predicted += seq.shape[1] - 1
                 del hidden, emb
+                if progress:
+                    progress(done, ids.shape[0])
     finally:
         for hk in hooks:
             hk.remove()

@@ -356,6 +356,8 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
     losses: list[float] = []
     model.eval()
     student.eval()
+    if progress:
+        progress("tuning scales", 0, steps)
     with checkpointed_layers(student):
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
