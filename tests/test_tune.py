@@ -333,3 +333,33 @@ def test_progress_shows_each_stage_from_its_start_to_its_end() -> None:
         assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert [t for s, _, t in calls if s == "sensitivity (Fisher)"][0] == 3
     assert [t for s, _, t in calls if s == "tuning scales"][0] == 4
+
+
+@pytest.mark.parametrize("n,shared", [(256, True), (192, True), (320, False), (64, False)])
+def test_group_scaled_lookup_equals_autograd_of_the_plain_formula(n: int, shared: bool) -> None:
+    """The weight's own backward gives the gradients autograd gives the plain formula: scales
+    and tables, rows of whole groups and a short last group, tensor and row codebooks."""
+    from quantx.convert.recipes.tune import GROUP, GroupScaledLookup
+
+    g = torch.Generator().manual_seed(n)
+    rows, k = 6, 8
+    codes = torch.randint(0, k, (rows, n), generator=g, dtype=torch.uint8)
+    scale0 = torch.rand(rows, -(-n // GROUP), generator=g) + 0.5
+    table0 = torch.randn(1 if shared else rows, k, generator=g, dtype=torch.float64).float()
+    upstream = torch.randn(rows, n, generator=g)
+
+    def grads(weight_of):
+        scale = scale0.clone().requires_grad_(True)
+        table = table0.clone().requires_grad_(True)
+        w = weight_of(scale, table.expand(rows, -1))
+        w.backward(upstream)
+        return w.detach(), scale.grad, table.grad
+
+    def plain(scale, table):
+        return scale.repeat_interleave(GROUP, dim=1)[:, :n] * torch.gather(table, 1, codes.long())
+
+    ref, ours = grads(plain), grads(lambda s, t: GroupScaledLookup.apply(s, t, codes))
+    assert torch.equal(ours[0], ref[0])
+    for a, b in zip(ours[1:], ref[1:]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert a.abs().max() > 0

@@ -92,6 +92,38 @@ class _TunedTable(torch.nn.Module):
         return t.expand(self.rows, -1)
 
 
+class GroupScaledLookup(torch.autograd.Function):
+    """w[r, j] = scale[r, j // GROUP] * table[r, codes[r, j]], with a backward of its own.
+
+    Autograd's own (repeat_interleave, gather, multiply) keeps the looked-up values and the
+    expanded scales, two [rows, n] floats per weight, for the backward pass, and reaches the
+    table through a scatter into [rows, K]. Here the backward recomputes the values from the
+    uint8 codes and reduces the groups by a reshape; the gradients are the same sums."""
+
+    @staticmethod
+    def forward(ctx, scale: torch.Tensor, table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(scale, table, codes)
+        n = codes.shape[1]
+        return scale.repeat_interleave(GROUP, dim=1)[:, :n] * torch.gather(table, 1, codes.long())
+
+    @staticmethod
+    def backward(ctx, grad_w: torch.Tensor):
+        scale, table, codes = ctx.saved_tensors
+        rows, n = codes.shape
+        groups = scale.shape[1]
+        idx = codes.long()
+        grad_scale = grad_table = None
+        if ctx.needs_input_grad[0]:
+            gv = grad_w * torch.gather(table, 1, idx)
+            if groups * GROUP != n:  # a short last group
+                gv = torch.nn.functional.pad(gv, (0, groups * GROUP - n))
+            grad_scale = gv.view(rows, groups, GROUP).sum(-1)
+        if ctx.needs_input_grad[1]:
+            gs = grad_w * scale.repeat_interleave(GROUP, dim=1)[:, :n]
+            grad_table = torch.zeros(rows, table.shape[1], dtype=gs.dtype).scatter_add_(1, idx, gs)
+        return grad_scale, grad_table, None
+
+
 class QuantizedLinear(torch.nn.Module):
     """A linear layer whose weight is scale[g] * table[code], the codes frozen, the group scales
     trained, and (tune_tables) the free entries of a codebook too; the U types' grid is the
@@ -113,9 +145,7 @@ class QuantizedLinear(torch.nn.Module):
         return self.tables if self.table is None else self.table.value()
 
     def weight_now(self) -> torch.Tensor:
-        n = self.codes.shape[1]
-        values = torch.gather(self.tables_now(), 1, self.codes.long())
-        return self.scale.value().repeat_interleave(GROUP, dim=1)[:, :n] * values
+        return GroupScaledLookup.apply(self.scale.value(), self.tables_now(), self.codes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight_now(), self.bias)
