@@ -162,6 +162,17 @@ def default_codebook(qtype: str | QxType, rows: int) -> np.ndarray:
     return np.tile(np.array(t.default_codebook, dtype=np.int8), (rows, 1))
 
 
+def _count_below(bounds: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each row r: how many of bounds[r] ([rows, m], m < 256) lie below each of values[r]
+    ([rows, n]); intp [rows, n]. One comparison pass per boundary into a uint8 count: a tensor
+    codebook's single row is the whole tensor, where the [rows, n, m] comparison (or a binary
+    search per value) was the fit's largest cost."""
+    count = np.zeros(values.shape, dtype=np.uint8)
+    for k in range(bounds.shape[1]):
+        np.add(count, values > bounds[:, k:k + 1], out=count, casting="unsafe")
+    return count.astype(np.intp)
+
+
 def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
                  importance: np.ndarray | None = None, rows_per_codebook: int = 1) -> np.ndarray:
     """Per-row codebook by weighted Lloyd (k-means) on group-normalised values,
@@ -196,7 +207,7 @@ def fit_codebook(w: np.ndarray, qtype: str | QxType, iters: int = 8,
         order = np.argsort(c, axis=1, kind="stable")
         cs = np.take_along_axis(c, order, axis=1)
         mids = (cs[:, 1:] + cs[:, :-1]) / 2
-        slot = (y[:, :, None] > mids[:, None, :]).sum(axis=2)
+        slot = _count_below(mids, y)
         assign = np.take_along_axis(order, slot, axis=1)
         bins = flat_row + assign.ravel()
         wsum = np.bincount(bins, imp.ravel(), rows * k).reshape(rows, k)

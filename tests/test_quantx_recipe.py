@@ -121,6 +121,55 @@ def test_rtn_with_searched_scales_equals_reference_rounding(fmt: str) -> None:
     np.testing.assert_array_equal(qxf.pack(ref), q.packed())
 
 
+def _codes_by_comparison(y: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    """The definition: how many midpoints of the row's sorted table lie below y."""
+    mids = (tables[:, 1:] + tables[:, :-1]) / 2
+    return (y.unsqueeze(-1) > mids.unsqueeze(1)).sum(-1)
+
+
+@pytest.mark.parametrize("kind", ["grid", "tensor", "rows", "fractional"])
+def test_table_rounder_codes_equal_the_midpoint_comparison(kind: str) -> None:
+    """The rounder's shortcuts (a lookup over ceil(2y) for int8 tables, a binary search
+    otherwise) give exactly the codes of comparing with every midpoint, ties and extremes too."""
+    from quantx.convert.recipes.qx_quant import TableRounder
+    g = torch.Generator().manual_seed(11)
+    rows, k = 24, 8
+    if kind == "grid":
+        tables = torch.arange(-4.0, 4.0).expand(rows, -1).contiguous()
+    elif kind == "tensor":
+        tables = torch.tensor([-127.0, -60, -25, -7, 0, 9, 40, 101]).expand(rows, -1).contiguous()
+    elif kind == "rows":
+        t = torch.randint(-126, 127, (rows, k), generator=g).float()
+        t[:, 0], t[:, 3] = -127, 0
+        tables = t.sort(1).values
+        tables[5] = torch.tensor([-127.0, -127, -3, 0, 0, 0, 1, 127])  # repeated entries: ties
+    else:
+        tables = (torch.randn(rows, k, generator=g) * 50).sort(1).values
+    rounder = TableRounder(tables)
+    assert (rounder.lut is not None) == (kind in ("tensor", "rows"))
+    y = torch.randn(rows, 300, generator=g) * 80
+    mids = (tables[:, 1:] + tables[:, :-1]) / 2
+    y[:, :k - 1] = mids  # exactly on a midpoint
+    y[:, k - 1:2 * k - 2] = mids + 1e-4
+    y[:, 2 * k - 2:3 * k - 3] = torch.nextafter(mids, torch.full_like(mids, -1e9))
+    y[:, 30], y[:, 31], y[:, 32], y[:, 33] = 3e38, -3e38, 255.5, -254.5
+    y[:, 34], y[:, 35] = float("inf"), float("-inf")
+    assert torch.equal(rounder.codes(y), _codes_by_comparison(y, tables))
+    assert torch.equal(rounder.codes(y.view(rows, 3, 100)), _codes_by_comparison(y, tables).view(rows, 3, 100))
+
+
+@pytest.mark.parametrize("rows", [1, 40])
+def test_codebook_fit_slot_counts_equal_comparing_every_boundary(rows: int) -> None:
+    """fit_codebook's assignment counts equal the comparison with every boundary."""
+    rng = np.random.default_rng(rows)
+    values = rng.standard_normal((rows, 2000))
+    bounds = np.sort(rng.standard_normal((rows, 15)), axis=1)
+    bounds[:, 2] = bounds[:, 3]  # a repeated boundary
+    bounds[:, 4] = values[:, 10]  # a boundary equal to a value
+    np.testing.assert_array_equal(qxf._count_below(bounds, values),
+                                  (values[:, :, None] > bounds[:, None, :]).sum(axis=2))
+
+
 def test_scale_search_never_worse_than_rtn_scale() -> None:
     w = _weights(32, 576, 4)
     imp = _activations(256, 576, 5).pow(2).mean(0)

@@ -61,28 +61,70 @@ def _fp16(x: torch.Tensor) -> torch.Tensor:
 class TableRounder:
     """Nearest table entry for values in table units, for tables [rows, K] sorted ascending (both
     formats' tables are); smallest k on ties, as the format's RTN. Built once per matrix because
-    GPTQ rounds one column at a time."""
+    GPTQ rounds one column at a time and the scale search every candidate scale."""
+
+    # Twice a midpoint of two int8 entries is an integer in [-254, 254].
+    _LUT_LO, _LUT_HI = -254, 255
 
     def __init__(self, tables: torch.Tensor) -> None:
         self.tables = tables
         self.lo = tables[:, :1]
         self.k = tables.shape[1]
         self.uniform = bool((tables - self.lo == torch.arange(self.k)).all())  # consecutive integers
-        self.mids = ((tables[:, 1:] + tables[:, :-1]) / 2).unsqueeze(1)
+        # The code is the number of midpoints below y. For int8-valued tables, mid < y exactly when
+        # 2*mid < ceil(2y) (2*mid an integer), so a per-row table over the few possible ceil(2y)
+        # gives the code with one gather, where a search costs ~17 ns a value: the scale search
+        # rounds every weight 20 times per candidate format.
+        self._tables_np = tables.numpy()
+        self._lo_np = self._tables_np[:, 0]
+        self._rows_np = np.arange(tables.shape[0])
+        self.lut = None
+        self.mids = ((tables[:, 1:] + tables[:, :-1]) / 2).contiguous()
+        if not self.uniform and bool((tables == tables.round()).all()) and float(tables.abs().max()) <= 127:
+            v = torch.arange(self._LUT_LO, self._LUT_HI + 1, dtype=tables.dtype)
+            shared = bool((tables == tables[:1]).all())  # a tensor codebook: one table for every row
+            t = tables[:1] if shared else tables
+            twice = (t[:, 1:] + t[:, :-1]).unsqueeze(1)  # [rows, 1, K-1]
+            lut = (twice < v.view(1, -1, 1)).sum(-1)  # [rows, 510]: codes for ceil(2y) = v
+            self.lut = lut.expand(tables.shape[0], -1) if shared else lut
+            self._lut_np = self.lut.numpy()
 
     def codes(self, y: torch.Tensor) -> torch.Tensor:
-        """y [rows, m] in table units -> int64 codes [rows, m]."""
+        """y [rows, ...] in table units -> int64 codes of y's shape."""
         if self.uniform:
-            return (torch.ceil(y - 0.5) - self.lo).clamp_(0, self.k - 1).long()
-        return (y.unsqueeze(-1) > self.mids).sum(-1)
+            return (torch.ceil(y - 0.5) - self.lo.view(-1, *[1] * (y.dim() - 1))).clamp_(0, self.k - 1).long()
+        flat = y.reshape(y.shape[0], -1)
+        if self.lut is not None:
+            v = torch.ceil(flat * 2).clamp_(self._LUT_LO, self._LUT_HI).sub_(self._LUT_LO).long()
+            return torch.gather(self.lut, 1, v).view(y.shape)
+        return torch.searchsorted(self.mids, flat.contiguous()).view(y.shape)
+
+    def codes_np(self, y: np.ndarray) -> np.ndarray:
+        """codes() of one column y [rows] (float32 numpy): GPTQ's per-column rounding, where
+        torch's per-call overhead outweighs the work."""
+        if self.uniform:
+            return np.clip(np.ceil(y - np.float32(0.5)) - self._lo_np, 0, self.k - 1).astype(np.int64)
+        if self.lut is not None:
+            v = np.clip(np.ceil(y * np.float32(2)), self._LUT_LO, self._LUT_HI).astype(np.int64) - self._LUT_LO
+            return self._lut_np[self._rows_np, v]
+        return torch.searchsorted(self.mids, torch.from_numpy(y).unsqueeze(1).contiguous())[:, 0].numpy()
+
+    def lookup_np(self, codes: np.ndarray) -> np.ndarray:
+        """Table values of one column's codes [rows] (numpy)."""
+        return self._tables_np[self._rows_np, codes]
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """Table values for codes [rows, ...]."""
+        return torch.gather(self.tables, 1, codes.reshape(codes.shape[0], -1)).view(codes.shape)
 
     def round(self, w: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(codes, dequantized values) of w [rows, m] with scales d broadcastable to w."""
-        d = d.expand_as(w)
+        """(codes, dequantized values) of w [rows, ...] with scales d broadcastable to w."""
         nz = d != 0
-        y = torch.where(nz, w / torch.where(nz, d, torch.ones_like(d)), torch.zeros_like(w))
-        c = torch.where(nz, self.codes(y), 0)  # a zero scale ties every entry: the first, as the format's RTN
-        return c, d * torch.gather(self.tables, 1, c)
+        if bool(nz.all()):
+            c = self.codes(w / d)
+        else:  # a zero scale ties every entry: the first, as the format's RTN
+            c = torch.where(nz, self.codes(w / torch.where(nz, d, torch.ones_like(d))), 0)
+        return c, d * self.lookup(c)
 
 
 def nearest_codes(w: torch.Tensor, d: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
@@ -102,8 +144,9 @@ def _scale_candidates(wg: torch.Tensor, tables: torch.Tensor, ratios: torch.Tens
 
 
 def search_group_scales(w: torch.Tensor, tables: torch.Tensor, importance: torch.Tensor | None = None,
-                        ratios: torch.Tensor | None = None) -> torch.Tensor:
-    """Best fp16 scale per (row, group) of w [rows, n] for the row tables [rows, K]: float32 [rows, groups]."""
+                        ratios: torch.Tensor | None = None, rounder: TableRounder | None = None) -> torch.Tensor:
+    """Best fp16 scale per (row, group) of w [rows, n] for the row tables [rows, K]: float32 [rows, groups].
+    rounder: TableRounder(tables), when the caller has one."""
     rows, n = w.shape
     ratios = torch.linspace(1.0, 0.55, 10) if ratios is None else ratios
     imp = torch.ones(n) if importance is None else importance.float()
@@ -111,16 +154,16 @@ def search_group_scales(w: torch.Tensor, tables: torch.Tensor, importance: torch
     wp = torch.cat([w, torch.zeros(rows, pad)], 1) if pad else w
     ip = torch.cat([imp, torch.zeros(pad)]) if pad else imp
     groups = wp.shape[1] // GROUP
-    wg = wp.view(rows, groups * GROUP)
     ig = ip.view(1, groups, GROUP)
     cands = _fp16(_scale_candidates(wp.view(rows, groups, GROUP), tables, ratios))  # [rows, groups, C]
     best_err = torch.full((rows, groups), float("inf"))
     best = torch.zeros(rows, groups)
-    rounder = TableRounder(tables)
+    rounder = TableRounder(tables) if rounder is None else rounder
+    wg3 = wp.view(rows, groups, GROUP)
     for c in range(cands.shape[-1]):
         d = cands[..., c]
-        _, deq = rounder.round(wg, d.repeat_interleave(GROUP, dim=1))
-        err = (((wg - deq) ** 2).view(rows, groups, GROUP) * ig).sum(-1)
+        _, deq = rounder.round(wg3, d.unsqueeze(-1))
+        err = (((wg3 - deq) ** 2) * ig).sum(-1)
         better = err < best_err
         best_err = torch.where(better, err, best_err)
         best = torch.where(better, d, best)
@@ -208,16 +251,36 @@ def gptq_qx(weight: torch.Tensor, hessian: torch.Tensor, qtype: str, tables: tor
     for g in range(groups):
         i1, i2 = g * GROUP, min((g + 1) * GROUP, n)
         w1 = w[:, i1:i2].clone()
-        scales[:, g] = search_group_scales(w1, tables, importance[i1:i2], ratios)[:, 0]
-        d = scales[:, g:g + 1]
-        err1 = torch.zeros_like(w1)
-        hinv1 = hinv[i1:i2, i1:i2]
-        for i in range(i2 - i1):
-            col = w1[:, i:i + 1]
-            q, deq = rounder.round(col, d)
-            codes[:, i1 + i] = q[:, 0]
-            e = (col[:, 0] - deq[:, 0]) / hinv1[i, i]
-            w1[:, i:] -= e.unsqueeze(1) * hinv1[i, i:].unsqueeze(0)
-            err1[:, i] = e
+        scales[:, g] = search_group_scales(w1, tables, importance[i1:i2], ratios, rounder)[:, 0]
+        codes[:, i1:i2], err1 = _gptq_group_columns(w1, scales[:, g], hinv[i1:i2, i1:i2], rounder)
         w[:, i2:] -= err1 @ hinv[i1:i2, i2:]
     return QxQuant(qxf.compute_type(qtype).name, codes.to(torch.uint8), scales, tables)
+
+
+def _gptq_group_columns(w1: torch.Tensor, d: torch.Tensor, hinv1: torch.Tensor,
+                        rounder: TableRounder) -> tuple[torch.Tensor, torch.Tensor]:
+    """GPTQ's inner loop over one group's columns w1 [rows, m] with the group's scales d [rows]:
+    round a column, spread its error over the group's later columns. Returns (codes [rows, m],
+    the scaled errors [rows, m] that the caller spreads over the later groups).
+
+    In numpy on the transposed group (each column contiguous): these are ~10 small operations per
+    column, where torch's per-operation dispatch cost more than the arithmetic. Every operation is
+    the same IEEE float32 one the torch form did, so the codes are the same."""
+    wt = w1.numpy().T.copy()  # [m, rows]
+    h = hinv1.numpy()
+    dn = d.numpy()
+    zero = dn == 0
+    any_zero = bool(zero.any())
+    safe = np.where(zero, np.float32(1), dn)  # a zero scale rounds to the first entry, as the format's RTN
+    m, rows = wt.shape
+    codes_t = np.empty((m, rows), dtype=np.int64)
+    err_t = np.empty((m, rows), dtype=np.float32)
+    for i in range(m):
+        col = wt[i]
+        c = rounder.codes_np(col / safe)
+        if any_zero:
+            c[zero] = 0
+        e = (col - dn * rounder.lookup_np(c)) / h[i, i]
+        wt[i:] -= h[i, i:, None] * e[None, :]
+        codes_t[i], err_t[i] = c, e
+    return torch.from_numpy(codes_t.T.copy()), torch.from_numpy(err_t.T.copy())
