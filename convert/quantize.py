@@ -148,7 +148,8 @@ def quantize(hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], r
     cal_seconds = time.monotonic() - tc
     if progress and cal_opts.text:
         progress("calibration: " + Path(cal_opts.text).name, 1, 1)
-    result = quantize_model(model, calib, recipe, progress)
+    # The plot draws the float weights; without it they are not needed once the tuning starts.
+    result = quantize_model(model, calib, recipe, progress, release_float=plot_dir is None)
     if plot_dir is not None:
         from .recipes.plot import plot_layers
 

@@ -77,3 +77,46 @@ def test_a_fixed_mmap_threshold_gives_freed_blocks_back_at_once() -> None:
     default = _retained_mib("default")
     assert fixed < 40, f"{fixed} MiB still resident with 20 MiB of blocks alive"
     assert default > 150, f"glibc's dynamic threshold kept only {default} MiB: the test no longer shows the problem"
+
+
+def _anonymous_kib(path: str) -> int:
+    """Anonymous (copied-on-write) memory of this process's mappings of `path`, from smaps."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line
+                inside = line.rstrip().endswith(path)
+            elif inside and first == "Anonymous:":
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc to read a mapping's pages")
+def test_dropping_a_tensor_in_a_file_mapping_gives_its_copied_pages_back(tmp_path) -> None:
+    """Weights mapped from a file and then written (the AWQ scales folded in) are private page
+    copies that outlive the tensor; drop_tensor_pages gives back the pages wholly inside it and
+    leaves the bytes around it alone."""
+    import numpy as np
+    import torch
+
+    from quantx.convert.recipes.memory import drop_tensor_pages
+
+    path = str(tmp_path / "weights.bin")
+    n = 4 << 20  # float32s: 16 MiB
+    np.full(n, 7.0, dtype=np.float32).tofile(path)
+    mapped = np.memmap(path, dtype=np.float32, mode="c")  # a private mapping, as safetensors' mmap
+    whole = torch.from_numpy(mapped)
+    whole.mul_(2.0)  # every page copied: 14.0 in memory, 7.0 in the file
+    assert _anonymous_kib(path) >= (16 << 10) - 4
+    start, end = 1001, n - 999  # not page-aligned
+    dropped = drop_tensor_pages(whole[start:end])
+    assert dropped > (16 << 20) - 3 * 4096 and dropped % 4096 == 0
+    assert _anonymous_kib(path) <= 8 + 4  # at most the two boundary pages
+    data = whole.numpy()
+    assert (data[:start] == 14.0).all() and (data[end:] == 14.0).all()  # neighbours keep their bytes
+    inner_first = -(-(start * 4) // 4096) * 4096 // 4
+    inner_last = (end * 4) // 4096 * 4096 // 4
+    assert (data[inner_first:inner_last] == 7.0).all()  # the dropped pages read the file again
+    assert (data[start:inner_first] == 14.0).all() and (data[inner_last:end] == 14.0).all()
+    del whole, data, mapped

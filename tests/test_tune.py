@@ -92,6 +92,27 @@ def test_student_shares_only_what_it_replaces_and_leaves_the_model_as_it_was(enc
         assert torch.equal(p.detach(), before[n][0]) and p.requires_grad == before[n][1], n
 
 
+def test_releasing_the_float_weights_tunes_the_same_and_frees_only_the_replaced_ones(encoded) -> None:
+    """release_float (quantize()'s path) frees the float weights the student replaced, and the
+    tuning, which never reads them, comes out the same to the bit."""
+    model, calib, result = encoded
+    settings = TuneSettings(epochs=1, lr=3e-3, seqs=4, seq_len=64)
+    kept = tune_model(model, result.chosen, calib, settings)
+    released_model = copy.deepcopy(model)
+    released = tune_model(released_model, result.chosen, calib, settings, release_float=True)
+    assert kept[0].keys() == released[0].keys() and kept[0]
+    for hf, q in kept[0].items():
+        r = released[0][hf]
+        assert torch.equal(q.codes, r.codes) and torch.equal(q.scales, r.scales) and torch.equal(q.tables, r.tables)
+    for hf, v in kept[1].items():
+        np.testing.assert_array_equal(v, released[1][hf])
+    for n, p in released_model.named_parameters():
+        if n in kept[0]:
+            assert p.numel() == 0, n
+        else:  # embedding, head, norms, any Q8_0 weight
+            assert torch.equal(p, model.get_parameter(n)), n
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_tuning_lowers_the_kl_and_changes_only_scales_and_norms(encoded, precision: str) -> None:
     """In either precision of the steps' products: bf16 (emulated where the CPU lacks it) must
@@ -191,7 +212,7 @@ def test_chunked_kl_step_equals_the_whole_sequence(encoded) -> None:
             with torch.enable_grad():
                 loss = kl_to_teacher(model(seq).logits[0, :-1].detach(), student(seq).logits[0, :-1])
                 loss.backward()
-            value = float(loss)
+            value = float(loss.detach())
         else:
             with torch.no_grad():
                 t_hidden = model.model(seq).last_hidden_state

@@ -17,9 +17,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import sys
+
+import torch
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MADV_DONTNEED = 4      # Linux's madvise advice number (sys/mman.h)
+PAGE = 4096
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,3 +56,30 @@ def fix_mmap_threshold(threshold_bytes: int = 128 << 10) -> bool:
     if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))
+
+
+def drop_tensor_pages(t: torch.Tensor) -> int:
+    """Hand the whole memory pages under a contiguous CPU tensor's bytes back to the OS now, for
+    a tensor about to be dropped whose bytes nothing else reads. Returns the bytes dropped (0 where
+    it cannot: not Linux, no libc, not contiguous).
+
+    Why: transformers maps model.safetensors into memory and the weights are views of that one
+    mapping, so writing to them (folding the AWQ scales in) turns their pages into private copies
+    that stay resident as long as the mapping does, after every tensor on them has been freed
+    (SmolLM2-135M: 0.41 GB of the tuning's peak). MADV_DONTNEED on a private mapping discards those
+    copies (a later read would see the file again; on anonymous memory, zeros); only pages wholly
+    inside the tensor are touched, so neighbouring tensors keep their bytes."""
+    if not sys.platform.startswith("linux") or t.device.type != "cpu" or not t.is_contiguous():
+        return 0
+    madvise = getattr(_libc(), "madvise", None)
+    if madvise is None:
+        return 0
+    start = t.data_ptr()
+    end = start + t.numel() * t.element_size()
+    first, last = -(-start // PAGE) * PAGE, end // PAGE * PAGE
+    if last <= first:
+        return 0
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    if madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), MADV_DONTNEED) != 0:
+        return 0
+    return last - first

@@ -233,18 +233,20 @@ class CandidateSet:
 
 @torch.no_grad()
 def quantize_model(model, calib: CalibrationSet, recipe: Recipe,
-                   progress: Callable[[str, int, int], None] | None = None) -> RecipeResult:
+                   progress: Callable[[str, int, int], None] | None = None,
+                   release_float: bool = False) -> RecipeResult:
     """Run the recipe on a float HF llama/qwen2 model (modified in place: scales folded, weights
     left float) and return the chosen encoding of every linear weight of the decoder blocks,
     tuned end to end when the recipe says so. progress(stage, done, total) is called as work
-    completes."""
+    completes. release_float: the caller needs no more of the model than its embedding, head and
+    norms, so the tuning may free the float linear weights it replaces (tune_model)."""
     result = choose(encode_candidates(model, calib, recipe, progress), recipe)
-    tune_chosen(model, result, calib, progress)
+    tune_chosen(model, result, calib, progress, release_float)
     return result
 
 
 def tune_chosen(model, result: RecipeResult, calib: CalibrationSet,
-                progress: Callable[[str, int, int], None] | None = None) -> None:
+                progress: Callable[[str, int, int], None] | None = None, release_float: bool = False) -> None:
     """Step 4, when result.recipe.tune_epochs > 0: tune the chosen encodings' scales and the norms
     of the scaled float `model` end to end (tune.py); result takes the tuned values."""
     r = result.recipe
@@ -252,7 +254,7 @@ def tune_chosen(model, result: RecipeResult, calib: CalibrationSet,
         seqs = calib.input_ids.shape[0] if r.tune_seqs is None else r.tune_seqs
         settings = TuneSettings(epochs=r.tune_epochs, lr=r.tune_lr, seqs=seqs, seq_len=r.sensitivity_len,
                                 precision=r.tune_precision, tables=r.tune_tables)
-        tune_result(model, result, calib, settings, progress)
+        tune_result(model, result, calib, settings, progress, release_float)
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from .calibration import CalibrationSet, decoder_layers
 from .candidates import Q8_0
+from .memory import drop_tensor_pages
 from .qx_quant import GROUP, QxQuant
 from ..qxformats import qx_type
 from .sensitivity import checkpointed_layers
@@ -344,14 +345,16 @@ def _teacher_states(model, ids: torch.Tensor, kept: torch.Tensor | None,
 
 
 def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
-                progress: Callable[[str, int, int], None] | None = None) -> TuneReport:
+                progress: Callable[[str, int, int], None] | None = None,
+                release_float: bool = False) -> TuneReport:
     """Tune a RecipeResult's chosen encodings in place of the originals: each tuned weight gets a
     new Candidate (the untuned one, shared with the candidate set, is left as it was), the tuned
     norms join its float overrides, and the report goes to result.tuning. The float model's
     hidden states kept by the sensitivity pass (result.teacher_hidden) are used when they cover
-    the tuning's sequences, and let go of afterwards (the result no longer needs them)."""
+    the tuning's sequences, and let go of afterwards (the result no longer needs them).
+    release_float: as tune_model's."""
     tuned, norms, report = tune_model(model, result.chosen, calib, settings, progress,
-                                      teacher_hidden=result.teacher_hidden)
+                                      teacher_hidden=result.teacher_hidden, release_float=release_float)
     result.teacher_hidden = None
     for hf, q in tuned.items():
         old = result.chosen[hf]
@@ -364,7 +367,7 @@ def tune_result(model, result, calib: CalibrationSet, settings: TuneSettings,
 
 def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSettings,
                progress: Callable[[str, int, int], None] | None = None,
-               teacher_hidden: torch.Tensor | None = None
+               teacher_hidden: torch.Tensor | None = None, release_float: bool = False
                ) -> tuple[dict[str, QxQuant], dict[str, np.ndarray], TuneReport]:
     """Tune the chosen encodings' group scales (and the RMSNorm weights) of `model` (the scaled
     float HF model the encodings were made from; left unchanged). Returns the tuned encodings by
@@ -372,12 +375,22 @@ def tune_model(model, chosen: dict, calib: CalibrationSet, settings: TuneSetting
 
     teacher_hidden: `model`'s last hidden states on the first calibration sequences [>= seqs,
     >= seq_len, d] (sensitivity.fisher_pass keeps them); computed here, once per sequence, when
-    not given. The steps then run only the float model's output head."""
+    not given. The steps then run only the float model's output head.
+
+    release_float: free `model`'s float weights that became tuned QuantizedLinears once the
+    student is built (they are empty afterwards), for a caller that has no further use for them:
+    the steps never read them, and they are private memory since the AWQ scales were folded in
+    (SmolLM2-135M: 0.42 GB of the tuning's peak)."""
     t0 = time.perf_counter()
     ids = calib.input_ids[: settings.seqs, : settings.seq_len]
     model.eval()
     teacher_hidden = _teacher_states(model, ids, teacher_hidden, progress)
     student, linears = build_student(model, chosen, settings.tables)
+    if release_float:
+        for hf in linears:
+            p = model.get_parameter(hf)
+            drop_tensor_pages(p.data)  # the pages of a file mapping outlive the tensor otherwise
+            p.data = torch.empty(0)
     norms = _install_norms(student) if settings.norms else {}
     params = [p for ql in linears.values() for p in ql.parameters_tuned()] + [tn.weight.theta for tn in norms.values()]
     opt = torch.optim.Adam(params, lr=settings.lr)
