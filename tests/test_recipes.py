@@ -274,13 +274,12 @@ def test_calibration_from_text_provenance(shakespeare_path):
 def test_data_free_calibration_is_model_text_and_reproducible():
     from quantx.convert.recipes import calibration_from_model
     model = _tiny_llama(27)
-    seen: list[str] = []  # the attention implementation of every forward while generating
-    hook = model.register_forward_pre_hook(lambda m, _args: seen.append(m.config._attn_implementation))
-    a = calibration_from_model(model, n_samples=3, seq_len=20, seed=1, batch_size=2)
-    hook.remove()
-    # Generation runs with fused attention (eager's cost grows with the context); the model the
-    # recipe then streams is back in the mode it was loaded in.
-    assert set(seen) == {"sdpa"} and model.config._attn_implementation == "eager"
+    seen: list[tuple[int, int]] = []
+    a = calibration_from_model(model, n_samples=3, seq_len=20, seed=1, batch_size=2,
+                               progress=lambda done, total: seen.append((done, total)))
+    # per token of every batch (2 sequences, then 1), to the whole 3 x 20
+    assert seen[0] == (4, 60) and seen[-1] == (60, 60) and len(seen) == 2 * 19
+    assert all(a_[0] < b_[0] for a_, b_ in zip(seen, seen[1:]))
     b = calibration_from_model(model, n_samples=3, seq_len=20, seed=1, batch_size=2)
     c = calibration_from_model(model, n_samples=3, seq_len=20, seed=2, batch_size=2)
     assert a.input_ids.shape == (3, 20) and torch.equal(a.input_ids, b.input_ids)

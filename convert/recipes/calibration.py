@@ -13,14 +13,14 @@ float, and the paper applies quantization after the search).
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+
+from .self_generation import write_sequences
 
 # Linear layers of a llama/qwen2 decoder layer, keyed by the one that owns the captured input;
 # the others read the same tensor.
@@ -76,70 +76,33 @@ def calibration_from_model(model, n_samples: int = 128, seq_len: int = 512, seed
     """Data-free calibration: text the model writes itself (LLM-QAT).
 
     Each sample starts from a uniformly random vocabulary token, continues greedily for a
-    few tokens (so the start is plausible), then samples from the model's distribution.
-    Generation is step by step, so batches are wide: on 2 CPU cores 32 sequences of 512 tokens
-    of SmolLM2-135M take about 2.5 min, 128 about 7.5 (calibration_cache.py keeps them).
+    few tokens (so the start is plausible), then samples from the model's distribution
+    (self_generation.py). batch_size sequences are written together, and their key/value
+    buffers are the largest memory of the step (SmolLM2-135M: 0.75 GB for 32 x 512 tokens, twice
+    that for 64, which would be the conversion's peak), so wider batches, though faster per token,
+    are not the default. On 2 CPU cores 128 sequences of 512 tokens of SmolLM2-135M take 3 min 20 s
+    (transformers' generate() took 5 min 18 s; calibration_cache.py keeps them).
     progress(tokens_done, tokens_total).
     """
-    with _fast_attention(model):
-        samples = _generate_samples(model, n_samples, seq_len, seed, greedy_prefix, batch_size, progress)
-    return self_generated_set(samples, seed)
+    if n_samples < 1 or seq_len < 2 or batch_size < 1 or not 0 <= greedy_prefix < seq_len:
+        raise ValueError(f"self-generated calibration: need samples >= 1, seq_len >= 2, batch >= 1 and "
+                         f"0 <= greedy_prefix < seq_len (got {n_samples}, {seq_len}, {batch_size}, {greedy_prefix})")
+    gen = torch.Generator().manual_seed(seed)
+    vocab = model.config.vocab_size
+    out = []
+    for done in range(0, n_samples, batch_size):
+        n = min(batch_size, n_samples - done)
+        first = torch.randint(0, vocab, (n, 1), generator=gen)
+        report = None if progress is None else (
+            lambda written, _done=done, _n=n: progress(_done * seq_len + _n * written, n_samples * seq_len))
+        out.append(write_sequences(model, first, seq_len, greedy_prefix, gen, report))
+    return self_generated_set(torch.cat(out), seed)
 
 
 def self_generated_set(samples: torch.Tensor, seed: int) -> CalibrationSet:
     """The CalibrationSet (and provenance) of model-written token ids [samples, seq_len]."""
     digest = hashlib.sha256(samples.numpy().tobytes()).hexdigest()
     return CalibrationSet(input_ids=samples, source="self-generated", sha256=digest, seed=seed)
-
-
-@contextmanager
-def _fast_attention(model):
-    """PyTorch's fused attention while generating, for a caller whose model was loaded with eager
-    attention (the converter itself loads SDPA): eager's cost per step grows with the context
-    (32 x 512 tokens of SmolLM2-135M: 185 ms per step at the start, 1030 ms at the end, against
-    190 and 370 ms with SDPA)."""
-    impl = getattr(model.config, "_attn_implementation", None)
-    switch = impl == "eager" and hasattr(model, "set_attn_implementation")
-    if switch:
-        model.set_attn_implementation("sdpa")
-    try:
-        yield
-    finally:
-        if switch:
-            model.set_attn_implementation(impl)
-
-
-def _generate_samples(model, n_samples: int, seq_len: int, seed: int, greedy_prefix: int, batch_size: int,
-                      progress: Callable[[int, int], None] | None) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    vocab = model.config.vocab_size
-    torch.manual_seed(seed)  # generate()'s sampling uses the global generator
-    out = []
-    for b in range(0, n_samples, batch_size):
-        n = min(batch_size, n_samples - b)
-        first = torch.randint(0, vocab, (n, 1), generator=gen)
-        ids = model.generate(first, attention_mask=torch.ones_like(first), do_sample=False,
-                             max_new_tokens=greedy_prefix, min_new_tokens=greedy_prefix, pad_token_id=0)
-        ids = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=0, top_p=1.0,
-                             max_new_tokens=seq_len - ids.shape[1], min_new_tokens=seq_len - ids.shape[1],
-                             pad_token_id=0, stopping_criteria=_report_steps(progress, b, n, seq_len, n_samples))
-        out.append(ids[:, :seq_len])
-    return torch.cat(out)
-
-
-def _report_steps(progress: Callable[[int, int], None] | None, done_samples: int, batch: int, seq_len: int,
-                  n_samples: int) -> StoppingCriteriaList | None:
-    """A stopping criterion that never stops: generate() calls it once per step, which makes it
-    the hook for a per-token progress bar."""
-    if progress is None:
-        return None
-
-    class Report(StoppingCriteria):
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-            progress(done_samples * seq_len + batch * input_ids.shape[1], n_samples * seq_len)
-            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
-
-    return StoppingCriteriaList([Report()])
 
 
 @dataclass
