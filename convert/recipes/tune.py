@@ -93,35 +93,54 @@ class _TunedTable(torch.nn.Module):
         return t.expand(self.rows, -1)
 
 
+def _scale_groups_(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """x[r, j] *= scale[r, j // GROUP], in place (x [rows, n] contiguous, scale [rows, ceil(n / GROUP)]):
+    the whole groups through a broadcast over a grouped view, so no [rows, n] copy of the scales."""
+    rows, n = x.shape
+    full = n // GROUP
+    x[:, :full * GROUP].view(rows, full, GROUP).mul_(scale[:, :full].unsqueeze(-1))
+    if full * GROUP != n:  # a short last group
+        x[:, full * GROUP:].mul_(scale[:, full:full + 1])
+    return x
+
+
+def _group_sums(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """sum over each group of GROUP columns of x [rows, n]: [rows, groups]."""
+    rows, n = x.shape
+    full = n // GROUP
+    head = x[:, :full * GROUP].reshape(rows, full, GROUP).sum(-1)
+    if full == groups:
+        return head
+    return torch.cat([head, x[:, full * GROUP:].sum(-1, keepdim=True)], 1)
+
+
 class GroupScaledLookup(torch.autograd.Function):
     """w[r, j] = scale[r, j // GROUP] * table[r, codes[r, j]], with a backward of its own.
 
     Autograd's own (repeat_interleave, gather, multiply) keeps the looked-up values and the
     expanded scales, two [rows, n] floats per weight, for the backward pass, and reaches the
     table through a scatter into [rows, K]. Here the backward recomputes the values from the
-    uint8 codes and reduces the groups by a reshape; the gradients are the same sums."""
+    uint8 codes and reduces the groups by a reshape; the gradients are the same sums. The
+    scales are never expanded to [rows, n]: each step builds every weight twice (the checkpointed
+    forward and its recompute), and the copies were a fifth of the lookup's time."""
 
     @staticmethod
     def forward(ctx, scale: torch.Tensor, table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(scale, table, codes)
-        n = codes.shape[1]
-        return scale.repeat_interleave(GROUP, dim=1)[:, :n] * torch.gather(table, 1, codes.long())
+        return _scale_groups_(torch.gather(table, 1, codes.long()), scale)
 
     @staticmethod
     def backward(ctx, grad_w: torch.Tensor):
         scale, table, codes = ctx.saved_tensors
-        rows, n = codes.shape
         groups = scale.shape[1]
         idx = codes.long()
+        grad_w = grad_w.contiguous()
         grad_scale = grad_table = None
         if ctx.needs_input_grad[0]:
-            gv = grad_w * torch.gather(table, 1, idx)
-            if groups * GROUP != n:  # a short last group
-                gv = torch.nn.functional.pad(gv, (0, groups * GROUP - n))
-            grad_scale = gv.view(rows, groups, GROUP).sum(-1)
+            grad_scale = _group_sums(torch.gather(table, 1, idx).mul_(grad_w), groups)
         if ctx.needs_input_grad[1]:
-            gs = grad_w * scale.repeat_interleave(GROUP, dim=1)[:, :n]
-            grad_table = torch.zeros(rows, table.shape[1], dtype=gs.dtype).scatter_add_(1, idx, gs)
+            gs = _scale_groups_(grad_w.clone(), scale)
+            grad_table = torch.zeros(table.shape, dtype=gs.dtype).scatter_add_(1, idx, gs)
         return grad_scale, grad_table, None
 
 
