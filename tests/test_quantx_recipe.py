@@ -24,6 +24,7 @@ from quantx.convert.recipes.qx_quant import gptq_qx, rtn_qx, search_group_scales
 from quantx.convert.recipes.recipe import (  # noqa: E402
     Recipe, _eligible, apply_to_model, choose, encode_candidates, recipe_by_name)
 from quantx.convert.recipes.sensitivity import fisher_damage, output_fisher, row_output_error  # noqa: E402
+from quantx.convert.recipes.tune import bf16_native  # noqa: E402
 
 FORMATS = ["QX3_U", "QX3_C", "QX4_U", "QX4_C", "QX3_T", "QX4_T"]
 
@@ -547,12 +548,13 @@ def test_choice_per_layer_by_all_criteria() -> None:
 
 def test_cli_tune_precision_reaches_the_tuning_and_the_report(tmp_path: Path, tiny_llama_dir: Path,
                                                               shakespeare_path: Path) -> None:
-    """fp32 unless asked (the same file on every CPU); --tune-precision bf16 tunes in bf16 and says so;
+    """bf16 by default where the CPU multiplies bf16 natively, else fp32; --tune-precision bf16 or fp32
+    tunes in that precision and says so;
     the codebooks' entries are tuned unless --no-tune-tables; the plain outtypes refuse both."""
     base = [sys.executable, "-m", "quantx.cli.convert", str(tiny_llama_dir)]
     calib = ["--calib", str(shakespeare_path), "--calib-samples", "2", "--calib-seq", "48"]
     seen, tables = {}, {}
-    for extra in ([], ["--tune-precision", "bf16"], ["--no-tune-tables"]):
+    for extra in ([], ["--tune-precision", "bf16"], ["--tune-precision", "fp32"], ["--no-tune-tables"]):
         out, rep = tmp_path / f"o{len(seen)}.gguf", tmp_path / f"r{len(seen)}.json"
         res = subprocess.run(base + [str(out), *calib, "--report", str(rep), *extra], capture_output=True, text=True,
                              timeout=600)
@@ -563,7 +565,9 @@ def test_cli_tune_precision_reaches_the_tuning_and_the_report(tmp_path: Path, ti
         seen[tuple(extra)] = precision
         tables[tuple(extra)] = report["tuning"]["tables_tuned"]
         assert any(t["chosen"].endswith("_T") for t in report["tensors"])  # codebooks to tune
-    assert seen == {(): "fp32", ("--tune-precision", "bf16"): "bf16", ("--no-tune-tables",): "fp32"}
+    native = "bf16" if bf16_native() else "fp32"
+    assert seen == {(): native, ("--tune-precision", "bf16"): "bf16", ("--tune-precision", "fp32"): "fp32",
+                    ("--no-tune-tables",): native}
     assert tables[()] > 0 and tables[("--tune-precision", "bf16")] > 0 and tables[("--no-tune-tables",)] == 0
     for flag in (["--tune-precision", "bf16"], ["--no-tune-tables"]):
         res = subprocess.run(base + [str(tmp_path / "p.gguf"), "--outtype", "f16", *flag],

@@ -88,11 +88,15 @@ class Recipe:
     # 128 sequences instead of 32, PPL 27.96 -> 26.80 and KLD 0.3585 -> 0.3491 (same encoding,
     # WikiText-2, 40 windows, float activations), for 4x the tuning time.
     tune_seqs: int | None = None
-    # Precision of the tuning steps' matrix products (tune.TuneSettings.precision). fp32 by
-    # default so that the same model and options give the same file on every CPU: bf16 tuned as
-    # well (default recipe, 128 sequences: PPL 25.67 / KLD 0.342 against fp32's 25.64 / 0.342)
-    # and converted 15% faster on AVX512_BF16 (1054 s against 1231 s), but its rounding differs.
-    tune_precision: str = "fp32"
+    # Precision of the tuning steps' matrix products (tune.TuneSettings.precision). "auto": bf16
+    # where the CPU multiplies bf16 natively (AVX512_BF16, AMX, Arm BF16), fp32 elsewhere (emulated
+    # bf16 is slower). bf16 tunes as well and 1.5x faster: default recipe, 128 model-written
+    # sequences, WikiText-2 40 windows, PPL / KLD / same top-1 25.07 / 0.334 / 70.7% in bf16 against
+    # 25.11 / 0.335 / 70.7% in fp32, the tuning 249 s against 381 s on 2 cores with AVX512_BF16
+    # (earlier, on other text: 25.67 / 0.342 against 25.64 / 0.342). The file then depends on the
+    # CPU's instructions; so does the data-free calibration text, whose sampling follows the
+    # CPU's float rounding, so one model and options gave one file per machine already.
+    tune_precision: str = "auto"
     # Tune the codebooks' free entries (C and T types) with the scales (tune.py: -127 and 0 stay,
     # the result rounded to the file's int8). Measured on SmolLM2-135M (data-free calibration,
     # WikiText-2, 40 windows, PPL / KLD / same top-1): default recipe on 128 sequences 25.64 / 0.342 /

@@ -187,7 +187,7 @@ def evaluate_native(path: Path, windows: torch.Tensor, reference: list[torch.Ten
 class QxMethod:
     """A QuantX method of the bench: 'qx-default', 'qx-uniform', 'qx-codebook' (recipes, with
     optional '-bpw4.14', '-a16', '-notune': without the end-to-end tuning, '-e2': two tuning passes,
-    '-fp32' / '-bf16': the tuning's matrix-product precision, else the recipe's, fp32, and
+    '-fp32' / '-bf16': the tuning's matrix-product precision, else the recipe's (auto), and
     '-tables' / '-notables': tune the codebooks' entries too, or not, else as the recipe does), or
     'qx-rtn-u' / 'qx-rtn-c' (plain round-to-nearest outtypes)."""
     spec: str

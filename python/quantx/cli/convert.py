@@ -74,8 +74,8 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--tune-epochs", type=int, metavar="N", help="passes of the end-to-end tuning of the group "
                    "scales and norms against the float model's outputs (default 1; 0: no tuning)")
     q.add_argument("--tune-precision", choices=("auto", "fp32", "bf16"), help="precision of the tuning's matrix "
-                   "products (default fp32: the same file on every CPU; bf16 tunes as well and is faster where the "
-                   "CPU has bf16 instructions, e.g. AVX512_BF16; auto: bf16 only there)")
+                   "products (default auto: bf16 where the CPU has bf16 instructions, e.g. AVX512_BF16 or AMX, which "
+                   "tunes as well and 1.5x faster; fp32 elsewhere, where bf16 is emulated and slower)")
     q.add_argument("--tune-tables", action=argparse.BooleanOptionalAction, default=None,
                    help="tune the free entries of the codebooks (QX3_T/QX4_T) with the scales (default: on; "
                    "--no-tune-tables keeps the fitted codebooks)")
