@@ -93,3 +93,12 @@ def test_data_free_calibration_refuses_settings_that_write_nothing(bad: dict) ->
     args = dict(n_samples=2, seq_len=20, seed=0, greedy_prefix=3, batch_size=2) | bad
     with pytest.raises(ValueError, match="self-generated calibration"):
         calibration_from_model(_tiny("llama", 6), **args)
+
+
+def test_sequences_longer_than_a_sliding_window_are_refused() -> None:
+    """The decoder attends over the whole sequence; a model with a shorter window would not."""
+    model = _tiny("mistral", 7)
+    model.config.sliding_window = 16
+    with pytest.raises(ValueError, match="sliding attention window"):
+        write_sequences(model, torch.tensor([[3]]), seq_len=20, greedy_prefix=3, gen=torch.Generator())
+    assert write_sequences(model, torch.tensor([[3]]), seq_len=16, greedy_prefix=3, gen=torch.Generator()).shape == (1, 16)

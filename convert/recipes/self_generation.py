@@ -97,6 +97,11 @@ def write_sequences(model, first: torch.Tensor, seq_len: int, greedy_prefix: int
                     on_step: Callable[[int], None] | None = None) -> torch.Tensor:
     """Continue each first token [batch, 1] to seq_len tokens: greedily for greedy_prefix tokens
     (so the start is plausible), then sampled. on_step(tokens written per row so far)."""
+    window = getattr(model.config, "sliding_window", None)
+    if window is not None and seq_len > window and getattr(model.config, "use_sliding_window", True):
+        # this decoder lets every position see the whole sequence, as the model does only up to its window
+        raise ValueError(f"self-generated calibration: sequences of {seq_len} tokens are longer than the model's "
+                         f"sliding attention window ({window}); use --calib-seq {window} or less, or --calib FILE")
     batch = first.shape[0]
     kv = KVBuffers.for_model(model, batch, seq_len)
     out = torch.empty(batch, seq_len, dtype=torch.long)
