@@ -7,7 +7,7 @@
 #      text the model writes itself; or OUTTYPE=f16/qx3_u/... for one plain type);
 #   4. runs it with quantx-run on a prompt, greedy.
 # Environment: OUTTYPE, PROMPT, OUT (output .gguf path), CALIB (a text file to calibrate on),
-# CALIB_SAMPLES (calibration sequences; default 128: about 9.5 min on 2 cores with the text cached, 14.5 the first time).
+# CALIB_SAMPLES (calibration sequences; default 128: about 8.5 min on 2 cores with the text cached, 12 the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore

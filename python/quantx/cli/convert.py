@@ -63,7 +63,7 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--calib-samples", type=int, metavar="N", help="calibration sequences (default "
                    "128); every step uses them and the tuning passes over all of them, so more give a better "
                    "model and a longer conversion (SmolLM2-135M on 2 cores: 128 gave WikiText-2 perplexity "
-                   "25.5-25.7 in about 9.5 min with the calibration text cached, 32 gave 28.0)")
+                   "25.1-25.7 in about 8.5 min with the calibration text cached, 3.5 more the first time; 32 gave 28.0)")
     q.add_argument("--calib-seq", type=int, metavar="N", help="tokens per calibration sequence (default 512)")
     q.add_argument("--calib-cache", metavar="DIR", help="where the model-written calibration text is kept, so the "
                    "next conversion of the same model (another --bpw, --recipe, --act) skips generating it, "
