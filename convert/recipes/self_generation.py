@@ -15,7 +15,7 @@ rotary positions), which tests check against transformers' own forward pass.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -106,11 +106,11 @@ def write_sequences(model, first: torch.Tensor, seq_len: int, greedy_prefix: int
     kv = KVBuffers.for_model(model, batch, seq_len)
     out = torch.empty(batch, seq_len, dtype=torch.long)
     out[:, :1] = first
-    banned: Sequence[int] = _never_drawn(model)
+    banned = _never_drawn(model)
     for pos in range(seq_len - 1):
         logits = decode_step(model, out[:, pos:pos + 1], pos, kv)
         if banned:
-            logits[:, list(banned)] = float("-inf")
+            logits[:, banned] = float("-inf")
         if pos < greedy_prefix:
             out[:, pos + 1:pos + 2] = logits.argmax(-1, keepdim=True)
         else:

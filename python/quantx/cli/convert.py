@@ -67,7 +67,7 @@ def build_parser(outtypes: list[str], recipes: list[str]) -> argparse.ArgumentPa
     q.add_argument("--calib-seq", type=int, metavar="N", help="tokens per calibration sequence (default 512)")
     q.add_argument("--calib-cache", metavar="DIR", help="where the model-written calibration text is kept, so the "
                    "next conversion of the same model (another --bpw, --recipe, --act) skips generating it, "
-                   "about 5 of the 15 minutes for SmolLM2-135M on 2 cores (default: $QUANTX_CACHE_DIR, else "
+                   "about 3.5 of the 12 minutes for SmolLM2-135M on 2 cores (default: $QUANTX_CACHE_DIR, else "
                    "$XDG_CACHE_HOME/quantx, else ~/.cache/quantx)")
     q.add_argument("--no-calib-cache", action="store_true", help="generate the calibration text afresh and keep "
                    "nothing")
